@@ -1,0 +1,71 @@
+"""The dataset registry: turn a dataset name and its parameters into a :class:`Task`.
+
+>>> sorted(list_datasets())
+['cifar10', 'cifar100', 'digits', 'npz']
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from typing import Any, Callable
+
+from harness.data.cifar import load_cifar10, load_cifar100
+from harness.data.digits import load_digits
+from harness.data.npz import load_npz
+from harness.errors import ConfigError, PluginNotFoundError
+from harness.types import Task
+
+__all__ = ["list_datasets", "load_task"]
+
+_LOADERS: dict[str, Callable[..., Task]] = {
+    "cifar10": load_cifar10,
+    "cifar100": load_cifar100,
+    "digits": load_digits,
+    "npz": load_npz,
+}
+
+
+def list_datasets() -> list[str]:
+    """Names of the registered datasets, sorted."""
+    return sorted(_LOADERS)
+
+
+def load_task(name: str, **params: Any) -> Task:
+    """Load the dataset registered as ``name`` with the loader's keyword ``params``.
+
+    Raises:
+        PluginNotFoundError: ``name`` is not registered (the message suggests a close name).
+        ConfigError: a parameter is unknown, missing or of the wrong kind.
+        DataError: the data is missing, unreadable or malformed.
+    """
+    loader = _resolve(name)
+    _check_params(name, loader, params)
+    return loader(**params)
+
+
+def _resolve(name: str) -> Callable[..., Task]:
+    """The loader registered as ``name``, or ``PluginNotFoundError`` with a suggestion."""
+    if name in _LOADERS:
+        return _LOADERS[name]
+    choices = list_datasets()
+    message = f"could not resolve dataset {name!r} among choices {choices}"
+    close = difflib.get_close_matches(str(name), choices, n=1)
+    if close:
+        message += f"; did you mean {close[0]!r}?"
+    raise PluginNotFoundError(message)
+
+
+def _check_params(name: str, loader: Callable[..., Task], params: dict[str, Any]) -> None:
+    """Raise ``ConfigError`` for parameters the loader does not accept or requires but lacks."""
+    signature = inspect.signature(loader).parameters
+    accepted = list(signature)
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise ConfigError(
+            f"dataset {name!r} does not accept parameter(s) {unknown}; accepted: {accepted}"
+        )
+    required = [p for p, spec in signature.items() if spec.default is inspect.Parameter.empty]
+    missing = [p for p in required if p not in params]
+    if missing:
+        raise ConfigError(f"dataset {name!r} requires parameter(s) {missing}; accepted: {accepted}")

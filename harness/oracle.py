@@ -1,0 +1,118 @@
+"""Ground truth: every candidate trained on the original train split, over oracle seeds.
+
+Each (candidate, seed) run is cached on its own, keyed by the task, the space, the
+protocol, the candidate and the seed, so adding candidates or seeds trains only the new
+ones. With a NAS-Bench-201 benchmark file the ground truth is read instead of trained.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from harness.cache import Cache
+from harness.metrics import noise_ceiling
+from harness.training import train_candidate
+from harness.types import Task, TrainProtocol
+
+ORACLE_STAGE = "oracle"
+
+
+@dataclass
+class OracleTable:
+    """Ground truth per seed and candidate (arrays of shape ``seeds × candidates``).
+
+    Attributes:
+        candidates: the architecture strings, in column order.
+        seeds: the oracle seeds, in row order.
+        val_acc, val_loss, test_acc: accuracies in %, mean cross-entropy.
+        train_seconds: total training time of all runs (as measured when first computed).
+    """
+
+    candidates: list[str]
+    seeds: list[int]
+    val_acc: np.ndarray
+    val_loss: np.ndarray
+    test_acc: np.ndarray
+    train_seconds: float
+
+    def per_seed_truth(self, rank_by: str) -> np.ndarray:
+        """What ranks candidates, per seed: accuracy, or negated loss (higher is better)."""
+        if rank_by == "val_acc":
+            return self.val_acc
+        if rank_by == "val_loss":
+            return -self.val_loss
+        raise ValueError(f"rank_by must be 'val_acc' or 'val_loss', got {rank_by!r}")
+
+    def truth(self, rank_by: str) -> np.ndarray:
+        """The ground-truth ranking score: the mean over seeds of :meth:`per_seed_truth`."""
+        return self.per_seed_truth(rank_by).mean(axis=0)
+
+    def seed_truth(self, seed: int, rank_by: str) -> np.ndarray | None:
+        """The ranking score of the oracle run with ``seed`` (``None`` if not an oracle seed)."""
+        if seed not in self.seeds:
+            return None
+        return self.per_seed_truth(rank_by)[self.seeds.index(seed)]
+
+    def noise_ceiling(self, rank_by: str, method: str = "spearman") -> float:
+        """Mean correlation between independent oracle seeds (NaN with a single seed)."""
+        return noise_ceiling(list(self.per_seed_truth(rank_by)), method)
+
+
+def oracle_run_spec(task_spec: dict[str, Any], space_spec: dict[str, Any], protocol: TrainProtocol,
+                    arch: str, seed: int) -> dict[str, Any]:
+    """The cache spec of one oracle training run."""
+    return {"task": task_spec, "space": space_spec, "protocol": protocol.as_dict(),
+            "arch": arch, "seed": seed}
+
+
+def train_oracle_run(task: Task, space: Any, protocol: TrainProtocol, arch: str, seed: int,
+                     device: Any) -> dict[str, float]:
+    """Train ``arch`` on the task's train split and evaluate it on val and test."""
+    return train_candidate(space, arch, task.train, {"val": task.val, "test": task.test},
+                           protocol, seed, device)
+
+
+def build_oracle_table(candidates: list[str], seeds: list[int],
+                       runs: dict[tuple[str, int], dict[str, float]]) -> OracleTable:
+    """Assemble an :class:`OracleTable` from per-(arch, seed) run results."""
+
+    def grid(key: str) -> np.ndarray:
+        return np.array([[runs[arch, seed].get(key, math.nan) for arch in candidates] for seed in seeds])
+
+    seconds = sum(run.get("train_seconds", 0.0) for run in runs.values())
+    return OracleTable(list(candidates), list(seeds), grid("val_acc"), grid("val_loss"),
+                       grid("test_acc"), seconds)
+
+
+def compute_oracle(candidates: list[str], seeds: list[int], spec_of: Callable[[str, int], dict[str, Any]],
+                   cache: Cache, run_missing: Callable[[list[tuple[str, int]]], dict]) -> OracleTable:
+    """Load every cached (arch, seed) run, train the missing ones with ``run_missing``.
+
+    Args:
+        spec_of: the cache spec of a run, from ``(arch, seed)``.
+        run_missing: trains the given runs (in parallel, storing each in the cache as it
+            finishes) and returns their results keyed by ``(arch, seed)``.
+    """
+    runs: dict[tuple[str, int], dict[str, float]] = {}
+    missing = []
+    for seed in seeds:
+        for arch in candidates:
+            found, value = cache.load(ORACLE_STAGE, spec_of(arch, seed))
+            if found:
+                runs[arch, seed] = value
+            else:
+                missing.append((arch, seed))
+    if missing:
+        runs.update(run_missing(missing))
+    return build_oracle_table(candidates, seeds, runs)
+
+
+def benchmark_oracle(candidates: list[str], benchmark: dict[str, dict[str, float]]) -> OracleTable:
+    """Ground truth read from a NAS-Bench-201 benchmark file (one pseudo-seed, no losses)."""
+    runs = {(arch, 0): {"val_acc": benchmark[arch]["val_acc"], "test_acc": benchmark[arch]["test_acc"]}
+            for arch in candidates}
+    return build_oracle_table(candidates, [0], runs)

@@ -1,0 +1,100 @@
+"""Base classes of the two plugin kinds: :class:`Condenser` and :class:`SearchAlgorithm`.
+
+Parameters are declared as data (``defaults``); ``__init__`` only checks and stores them,
+and behaviour lives in :meth:`Condenser.condense` / :meth:`SearchAlgorithm.search`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import sys
+from typing import Any, ClassVar
+
+from harness.errors import ConfigError
+from harness.types import MODALITIES, ProxyData, RunContext, SearchResult, Task
+
+
+class Plugin:
+    """Common parameter handling of all plugins.
+
+    Class attributes:
+        name: the registry name (set by the registering decorator).
+        modalities: the task modalities the plugin supports (``"image"``, ``"graph"``).
+        defaults: every parameter with its default value; other keys are rejected.
+        test_params: parameter overrides small enough for the conformance kit to run the
+            plugin in seconds on a CPU (fewer iterations, narrower networks).
+    """
+
+    name: ClassVar[str] = ""
+    modalities: ClassVar[tuple[str, ...]] = ()
+    defaults: ClassVar[dict[str, Any]] = {}
+    test_params: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **params: Any) -> None:
+        unknown = sorted(set(params) - set(self.defaults))
+        if unknown:
+            raise ConfigError(
+                f"{type(self).__name__} ({self.name!r}) got unknown parameters {unknown}; "
+                f"its parameters are {sorted(self.defaults)}"
+            )
+        self.params: dict[str, Any] = {**self.defaults, **params}
+
+    def describe(self) -> dict[str, Any]:
+        """Name and full parameters: what determines the plugin's output."""
+        return {"name": self.name, "params": dict(sorted(self.params.items()))}
+
+    @classmethod
+    def source_hash(cls) -> str:
+        """SHA-256 of the source of the module defining the plugin (and of its bases' modules).
+
+        Part of every cache key, so editing a plugin invalidates only its own artifacts.
+        """
+        digest = hashlib.sha256()
+        for klass in cls.__mro__:
+            module = sys.modules.get(klass.__module__)
+            if module is None or klass is object:
+                continue
+            try:
+                digest.update(inspect.getsource(module).encode())
+            except (OSError, TypeError):
+                digest.update(klass.__module__.encode())
+        return digest.hexdigest()
+
+    def unsupported_reason(self, task: Task) -> str | None:
+        """Why this plugin cannot run on ``task``, or ``None`` when it can."""
+        if task.modality not in self.modalities:
+            return f"{self.name} supports {list(self.modalities)}, not {task.modality!r} tasks"
+        return None
+
+    @classmethod
+    def check_declaration(cls) -> None:
+        """Raise ``TypeError`` when the class does not declare its modalities properly."""
+        if not cls.modalities or not set(cls.modalities) <= set(MODALITIES):
+            raise TypeError(
+                f"{cls.__name__}.modalities must be a non-empty subset of {MODALITIES}, "
+                f"got {cls.modalities!r}"
+            )
+
+
+class Condenser(Plugin):
+    """Turns a task into a small :class:`ProxyData` (a proxy train split and val split).
+
+    Class attributes:
+        uses_ipc: ``False`` for proxies whose size is not set by images per class
+            (the identity proxy ``original``).
+    """
+
+    uses_ipc: ClassVar[bool] = True
+
+    def condense(self, task: Task, ipc: int | None, ctx: RunContext) -> ProxyData:
+        """Return the proxy of ``task`` with ``ipc`` images per class (train + val together)."""
+        raise NotImplementedError
+
+
+class SearchAlgorithm(Plugin):
+    """Scores a fixed set of candidate architectures using only a proxy."""
+
+    def search(self, space: Any, candidates: list[str], proxy: ProxyData, ctx: RunContext) -> SearchResult:
+        """Return one score per candidate (higher is better), a selection and a trace."""
+        raise NotImplementedError

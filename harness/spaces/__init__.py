@@ -1,0 +1,40 @@
+"""Architecture search spaces, resolved by name.
+
+A space lists candidate architecture strings, samples them, tells equivalent ones
+apart (:meth:`canonical`) and builds a ``torch.nn.Module`` for each.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from harness.errors import ConfigError, PluginNotFoundError, unknown_name_message
+from harness.spaces.nasbench201 import NasBench201Space
+
+_SPACES: dict[str, type] = {"nasbench201": NasBench201Space}
+
+
+def list_spaces() -> list[str]:
+    """Return the registered space names, sorted."""
+    return sorted(_SPACES)
+
+
+def get_space(name: str, **params: object) -> NasBench201Space:
+    """Return the space registered as ``name``, constructed with ``params``.
+
+    Raises:
+        PluginNotFoundError: ``name`` is not registered (with a suggestion when one
+            is close).
+        ConfigError: a parameter is not accepted by that space.
+    """
+    if name not in _SPACES:
+        raise PluginNotFoundError(unknown_name_message("space", name, list_spaces()))
+    cls = _SPACES[name]
+    accepted = list(inspect.signature(cls).parameters)
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise ConfigError(f"unknown parameters {unknown} for space {name!r}; accepted: {accepted}")
+    return cls(**params)
+
+
+__all__ = ["NasBench201Space", "get_space", "list_spaces"]

@@ -1,0 +1,345 @@
+"""Run a sweep: expand a config into cells, compute the shared stages once, run the cells.
+
+Stages (see DESIGN.md):
+
+1. load the task, sample the candidates, compute the oracle (cached per run);
+2. condense once per (condenser, params, ipc, seed) (cached);
+3. search on each cell's proxy;
+4. score the search against the oracle and write the cell's row atomically.
+
+Rerunning a sweep skips every cell that already has a row (failed cells too, unless
+``retry_failed``), so a killed sweep resumes where it stopped with nothing lost or repeated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+import platform
+import socket
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+from tqdm.auto import tqdm
+
+from harness import metrics
+from harness.cache import Cache, canonical_json, content_key
+from harness.config import PluginEntry, SweepConfig
+from harness.data import load_task
+from harness.errors import ConfigError, CondnasError
+from harness.fileio import atomic_write_text
+from harness.oracle import (ORACLE_STAGE, OracleTable, benchmark_oracle, compute_oracle, oracle_run_spec,
+                            train_oracle_run)
+from harness.parallel import run_jobs
+from harness.registry import CONDENSERS, SEARCH_ALGOS
+from harness.results import merge_rows, read_rows, write_row
+from harness.spaces import get_space
+from harness.training import default_device
+from harness.types import ProxyData, RunContext, Split, Task, TrainProtocol
+
+CONDENSE_STAGE = "condensed"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One unit of a sweep: a condenser at an ipc, a search algorithm and a seed."""
+
+    condenser: str
+    condenser_params: str  # canonical JSON, so cells are hashable
+    ipc: int | None
+    search_algo: str
+    search_params: str
+    seed: int
+
+    @property
+    def cell_id(self) -> str:
+        """A readable, unique id: ``random-ipc10-grid-s0-<hash>``."""
+        ipc = "full" if self.ipc is None else f"ipc{self.ipc}"
+        digest = content_key("cell", dataclasses.asdict(self))[:8]
+        return f"{self.condenser}-{ipc}-{self.search_algo}-s{self.seed}-{digest}"
+
+    def condense_job(self) -> tuple[str, str, int | None, int]:
+        """The shared condensation this cell needs."""
+        return (self.condenser, self.condenser_params, self.ipc, self.seed)
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Everything a worker needs to rebuild a sweep's task, space and context (picklable)."""
+
+    task: dict[str, Any]
+    space: dict[str, Any]
+    protocol: dict[str, Any]
+    rank_by: str
+    cache_root: str
+    device: str
+    budget_seconds: float | None
+
+    def context(self, seed: int) -> RunContext:
+        """A :class:`RunContext` for one plugin call."""
+        return RunContext(seed=seed, device=torch.device(self.device),
+                          protocol=TrainProtocol(**self.protocol), cache=Cache(self.cache_root),
+                          rank_by=self.rank_by, budget_seconds=self.budget_seconds)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_task_cached(task_json: str) -> Task:
+    spec = json.loads(task_json)
+    return load_task(spec["name"], **spec["params"])
+
+
+def task_of(setup: Setup) -> Task:
+    """The setup's task, loaded once per process."""
+    return _load_task_cached(canonical_json(setup.task))
+
+
+def space_of(setup: Setup) -> Any:
+    """The setup's search space."""
+    return get_space(setup.space["name"], **setup.space["params"])
+
+
+def run_sweep(config: SweepConfig, results_root: str | Path = "results", n_jobs: int = 1,
+              retry_failed: bool = False, progress: bool = True, cache_dir: str | Path | None = None,
+              device: str | None = None) -> pd.DataFrame:
+    """Run (or resume) a sweep and return its merged rows.
+
+    Args:
+        results_root: rows go to ``results_root/<config.name>/``.
+        n_jobs: worker processes (joblib loky); 1 runs everything in this process.
+        retry_failed: run cells whose previous attempt failed again.
+        cache_dir: the shared-stage cache (default ``results_root/.cache``).
+        device: ``"cpu"``, ``"cuda"``, ... (default: CUDA when present).
+    """
+    results_dir = Path(results_root) / config.name
+    results_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(results_dir / "config.yaml", yaml.safe_dump(config.as_dict(), sort_keys=False))
+    task = load_task(config.task["name"], **config.task["params"])
+    space = get_space(config.space["name"], **config.space["params"],
+                      in_channels=task.in_channels, num_classes=task.num_classes)
+    setup = Setup(task=config.task, space={"name": config.space["name"], "params": space.describe()},
+                  protocol=config.protocol.as_dict(), rank_by=config.rank_by,
+                  cache_root=str(cache_dir or Path(results_root) / ".cache"),
+                  device=device or str(default_device()), budget_seconds=config.budget_seconds)
+    candidates = space.sample(config.candidates, config.sample_seed,
+                              drop_disconnected=config.drop_disconnected, drop_isomorphs=config.drop_isomorphs)
+    cells, skipped = expand_cells(config, task)
+    row_base = _row_base(config, setup, n_jobs, candidates)
+    for cell, reason in skipped:
+        write_row(results_dir, {**row_base, **_cell_columns(cell), "status": "skipped", "error": reason})
+    done = read_rows(results_dir)
+    pending = [c for c in cells if c.cell_id not in done
+               or (retry_failed and done[c.cell_id]["status"] == "failed")]
+    if pending:
+        oracle = _oracle_stage(config, setup, candidates, n_jobs, progress)
+        condensed = _condense_stage(setup, pending, n_jobs, progress)
+        job = functools.partial(_run_cell, setup, candidates, oracle, config.topk, row_base, str(results_dir))
+        jobs = [(cell, condensed[cell.condense_job()]) for cell in pending]
+        _drain(run_jobs(job, jobs, n_jobs), len(jobs), "cells", progress)
+    return merge_rows(results_dir, keep={c.cell_id for c in cells} | {c.cell_id for c, _ in skipped})
+
+
+def expand_cells(config: SweepConfig, task: Task) -> tuple[list[Cell], list[tuple[Cell, str]]]:
+    """All cells of a sweep, and the cells skipped with the reason (unsupported modality).
+
+    Raises:
+        ConfigError: an unknown plugin or parameter, or a condenser given no ipc.
+    """
+    condensers = _resolve_entries(config.condensers, CONDENSERS, task)
+    algos = _resolve_entries(config.search_algos, SEARCH_ALGOS, task)
+    cells, skipped = [], []
+    for entry in condensers:
+        condenser = CONDENSERS.create(entry.name, **entry.params)
+        ipcs = entry.ipcs if condenser.uses_ipc else [None]
+        if condenser.uses_ipc and None in ipcs:
+            raise ConfigError(f"condenser {entry.name!r} needs `ipc:` (images per class), e.g. ipc: [10]")
+        for algo_entry in algos:
+            algo = SEARCH_ALGOS.create(algo_entry.name, **algo_entry.params)
+            reason = condenser.unsupported_reason(task) or algo.unsupported_reason(task)
+            for ipc in ipcs:
+                for seed in config.seeds:
+                    cell = Cell(entry.name, canonical_json(condenser.params), ipc,
+                                algo_entry.name, canonical_json(algo.params), seed)
+                    (skipped.append((cell, reason)) if reason else cells.append(cell))
+    return cells, skipped
+
+
+def _resolve_entries(entries: list[PluginEntry] | str, registry: Any, task: Task) -> list[PluginEntry]:
+    if entries != "all":
+        return entries
+    supported = [name for name in registry.names() if registry.get(name).unsupported_reason(
+        registry.create(name), task) is None]
+    default_ipc = [10]
+    return [PluginEntry(name=name, ipcs=default_ipc) for name in supported]
+
+
+def _oracle_stage(config: SweepConfig, setup: Setup, candidates: list[str], n_jobs: int,
+                  progress: bool) -> OracleTable:
+    if config.benchmark_file:
+        from harness.spaces.nasbench201_benchmark import read_benchmark
+
+        table = read_benchmark(config.benchmark_file, config.benchmark_dataset, candidates)
+        return benchmark_oracle(candidates, {a: {"val_acc": v["valid_acc"], "test_acc": v["test_acc"]}
+                                             for a, v in table.items()})
+    protocol = TrainProtocol(**setup.protocol)
+
+    def spec_of(arch: str, seed: int) -> dict[str, Any]:
+        return oracle_run_spec(setup.task, setup.space, protocol, arch, seed)
+
+    def run_missing(missing: list[tuple[str, int]]) -> dict:
+        runs = run_jobs(functools.partial(_oracle_job, setup), missing, n_jobs)
+        return dict(_drain(runs, len(missing), "oracle", progress))
+
+    return compute_oracle(candidates, config.oracle_seeds, spec_of, Cache(setup.cache_root), run_missing)
+
+
+def _oracle_job(setup: Setup, arch: str, seed: int) -> tuple[tuple[str, int], dict[str, float]]:
+    protocol = TrainProtocol(**setup.protocol)
+    run = train_oracle_run(task_of(setup), space_of(setup), protocol, arch, seed, torch.device(setup.device))
+    Cache(setup.cache_root).store(ORACLE_STAGE, oracle_run_spec(setup.task, setup.space, protocol, arch, seed), run)
+    return (arch, seed), run
+
+
+def condense_spec(setup: Setup, condenser: Any, ipc: int | None, seed: int) -> dict[str, Any]:
+    """The cache spec of one condensation (the plugin's source hash included)."""
+    return {"task": setup.task, "condenser": condenser.describe(), "source": condenser.source_hash(),
+            "protocol": setup.protocol, "ipc": ipc, "seed": seed}
+
+
+def _condense_stage(setup: Setup, cells: list[Cell], n_jobs: int, progress: bool) -> dict[tuple, dict[str, Any]]:
+    jobs = sorted({cell.condense_job() for cell in cells}, key=str)
+    outcomes = _drain(run_jobs(functools.partial(_condense_job, setup), jobs, n_jobs),
+                      len(jobs), "condense", progress)
+    return dict(outcomes)
+
+
+def _condense_job(setup: Setup, name: str, params_json: str, ipc: int | None,
+                  seed: int) -> tuple[tuple, dict[str, Any]]:
+    """Condense (or find in the cache) and return the cache spec, seconds, or the error."""
+    key = (name, params_json, ipc, seed)
+    condenser = CONDENSERS.create(name, **json.loads(params_json))
+    spec = condense_spec(setup, condenser, ipc, seed)
+    cache = Cache(setup.cache_root)
+    found, stored = cache.load(CONDENSE_STAGE, spec, kind="torch")
+    if found:
+        return key, {"spec": spec, "seconds": stored["seconds"], "error": None}
+    try:
+        start = time.perf_counter()
+        proxy = condenser.condense(task_of(setup), ipc, setup.context(seed))
+        seconds = time.perf_counter() - start
+        cache.store(CONDENSE_STAGE, spec, _proxy_payload(proxy, seconds), kind="torch")
+    except Exception as exc:  # recorded on every cell that needed this proxy
+        return key, {"spec": spec, "seconds": math.nan, "error": _describe_error(exc)}
+    return key, {"spec": spec, "seconds": seconds, "error": None}
+
+
+def _proxy_payload(proxy: ProxyData, seconds: float) -> dict[str, Any]:
+    return {"train_x": proxy.train.x.detach().cpu(), "train_y": proxy.train.y.cpu(),
+            "val_x": proxy.val.x.detach().cpu(), "val_y": proxy.val.y.cpu(),
+            "meta": proxy.meta, "seconds": seconds}
+
+
+def load_proxy(cache: Cache, spec: dict[str, Any]) -> ProxyData:
+    """Read a condensed proxy back from the cache."""
+    found, stored = cache.load(CONDENSE_STAGE, spec, kind="torch")
+    if not found:
+        raise FileNotFoundError(f"condensed set {content_key(CONDENSE_STAGE, spec)} vanished from the cache")
+    return ProxyData(Split(stored["train_x"], stored["train_y"]), Split(stored["val_x"], stored["val_y"]),
+                     stored["meta"])
+
+
+def _run_cell(setup: Setup, candidates: list[str], oracle: OracleTable, topk: int, row_base: dict[str, Any],
+              results_dir: str, cell: Cell, condensed: dict[str, Any]) -> str:
+    row = {**row_base, **_cell_columns(cell), "condense_seconds": condensed["seconds"]}
+    try:
+        if condensed["error"]:
+            raise _CondenseFailed(condensed["error"])
+        proxy = load_proxy(Cache(setup.cache_root), condensed["spec"])
+        algo = SEARCH_ALGOS.create(cell.search_algo, **json.loads(cell.search_params))
+        start = time.perf_counter()
+        result = algo.search(space_of(setup), candidates, proxy, setup.context(cell.seed))
+        search_seconds = time.perf_counter() - start
+        if len(result.scores) != len(candidates):
+            raise RuntimeError(f"{cell.search_algo} returned {len(result.scores)} scores "
+                               f"for {len(candidates)} candidates")
+        row.update(score_cell(result.scores, result.selected, oracle, cell.seed, setup.rank_by, topk))
+        row.update(status="ok", error=None, search_seconds=search_seconds,
+                   total_seconds=condensed["seconds"] + search_seconds,
+                   scores=json.dumps([_finite_or_none(s) for s in result.scores]),
+                   proxy_val_acc=json.dumps(result.meta["proxy_val_acc"]) if "proxy_val_acc" in result.meta else None)
+    except Exception as exc:  # one failing cell must not stop the sweep
+        row.update(status="failed", error=_describe_error(exc))
+    write_row(Path(results_dir), row)
+    return row["status"]
+
+
+class _CondenseFailed(CondnasError):
+    """The proxy this cell needs could not be built."""
+
+
+def score_cell(scores: list[float], selected: str, oracle: OracleTable, seed: int, rank_by: str,
+               topk: int) -> dict[str, Any]:
+    """The ranking and selection metrics of one search result against the oracle."""
+    truth = oracle.truth(rank_by)
+    same_seed = oracle.seed_truth(seed, rank_by)
+    test_acc = oracle.test_acc.mean(axis=0)
+    best = metrics.argbest(truth)
+    if selected not in oracle.candidates:
+        raise ValueError(f"selected architecture {selected!r} is not among the candidates")
+    perf = float(test_acc[oracle.candidates.index(selected)])
+    return {
+        "spearman": metrics.spearman(scores, truth),
+        "kendall": metrics.kendall(scores, truth),
+        "spearman_same_seed": metrics.spearman(scores, same_seed) if same_seed is not None else math.nan,
+        "topk": topk,
+        "topk_overlap": metrics.topk_overlap(scores, truth, topk),
+        "noise_ceiling_spearman": oracle.noise_ceiling(rank_by, "spearman"),
+        "noise_ceiling_kendall": oracle.noise_ceiling(rank_by, "kendall"),
+        "selected": selected,
+        "perf": perf,
+        "optimal": oracle.candidates[best],
+        "optimal_perf": float(test_acc[best]),
+        "regret": float(test_acc[best]) - perf,
+        "true_val_acc": json.dumps(oracle.val_acc.mean(axis=0).tolist()),
+        "true_val_loss": json.dumps(oracle.val_loss.mean(axis=0).tolist()),
+        "true_test_acc": json.dumps(test_acc.tolist()),
+    }
+
+
+def _cell_columns(cell: Cell) -> dict[str, Any]:
+    return {"cell_id": cell.cell_id, "condenser": cell.condenser, "condenser_params": cell.condenser_params,
+            "ipc": cell.ipc, "search_algo": cell.search_algo, "search_params": cell.search_params,
+            "seed": cell.seed}
+
+
+def _row_base(config: SweepConfig, setup: Setup, n_jobs: int, candidates: list[str]) -> dict[str, Any]:
+    from harness import __version__
+
+    return {"sweep": config.name, "task": config.task["name"], "space": config.space["name"],
+            "n_candidates": len(candidates), "rank_by": config.rank_by, "candidates": json.dumps(candidates),
+            "backend": "loky" if n_jobs > 1 else "sequential", "workers": n_jobs, "device": setup.device,
+            "config_hash": config.config_hash(), "host": socket.gethostname(),
+            "versions": json.dumps({"condnas": __version__, "torch": torch.__version__,
+                                    "numpy": np.__version__, "python": platform.python_version()})}
+
+
+def _drain(results: Iterable[Any], total: int, stage: str, progress: bool) -> list[Any]:
+    return list(tqdm(results, total=total, desc=stage, disable=not progress, leave=False))
+
+
+def _describe_error(exc: BaseException) -> str:
+    last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    where = f" (at {last[0].filename}:{last[0].lineno})" if last else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None

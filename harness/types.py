@@ -1,0 +1,166 @@
+"""The plain data objects that flow through a sweep.
+
+A :class:`Task` is what a condenser condenses and the oracle trains on; a
+:class:`ProxyData` is what a condenser returns; a :class:`SearchResult` is what a
+search algorithm returns; a :class:`RunContext` carries the seed, device, cache
+and budget into every plugin call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+MODALITIES = ("image", "graph")
+
+
+@dataclass
+class Split:
+    """One labelled split of an image task.
+
+    Attributes:
+        x: float tensor ``N×C×H×W``, normalized per channel.
+        y: int64 tensor ``N`` of class indices.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    def to(self, device: torch.device | str) -> "Split":
+        """Return the split with both tensors on ``device``."""
+        return Split(self.x.to(device), self.y.to(device))
+
+    def subset(self, index: torch.Tensor) -> "Split":
+        """Return the rows selected by ``index`` (a long tensor of positions)."""
+        return Split(self.x[index], self.y[index])
+
+
+@dataclass
+class Task:
+    """A dataset with train / val / test splits.
+
+    Attributes:
+        name: registry name of the dataset (``"digits"``, ``"cifar10"``, ...).
+        modality: ``"image"`` or ``"graph"``.
+        num_classes: number of classes.
+        train, val, test: the three splits.
+        meta: free-form description (source, resolution, normalization stats).
+    """
+
+    name: str
+    modality: str
+    num_classes: int
+    train: Split
+    val: Split
+    test: Split
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def in_channels(self) -> int:
+        """Number of image channels (``C`` of ``N×C×H×W``)."""
+        return int(self.train.x.shape[1])
+
+    @property
+    def image_size(self) -> int:
+        """Side length of the (square) images."""
+        return int(self.train.x.shape[-1])
+
+    @property
+    def val_fraction(self) -> float:
+        """The original ``|val| / (|train| + |val|)``, kept by proxies that split."""
+        return len(self.val) / (len(self.train) + len(self.val))
+
+
+@dataclass
+class ProxyData:
+    """What a condenser returns: a small train split and a small val split.
+
+    Attributes:
+        train: the proxy's training split (synthetic or selected).
+        val: the proxy's validation split, used by search algorithms to score.
+        meta: ``ipc``, ``source_indices`` for coresets, condenser diagnostics.
+    """
+
+    train: Split
+    val: Split
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SearchResult:
+    """What a search algorithm returns.
+
+    Attributes:
+        scores: one number per candidate, in the candidates' order; higher is better.
+        selected: the chosen candidate (an architecture string).
+        trace: ``(wall_seconds, best_candidate_so_far)`` pairs in time order.
+        meta: anything else worth keeping (e.g. an off-candidate-set choice).
+    """
+
+    scores: list[float]
+    selected: str
+    trace: list[tuple[float, str]] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainProtocol:
+    """How a candidate is trained: the paper's SGD with a cosine schedule.
+
+    The oracle uses the task's protocol; search algorithms reuse it on the proxy.
+    """
+
+    epochs: int = 50
+    batch_size: int = 256
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    nesterov: bool = True
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainProtocol":
+        """Build from a config mapping; unknown keys raise ``ValueError``."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown protocol keys {unknown}; known keys are {sorted(known)}")
+        return cls(**values)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The protocol as a plain mapping (for cache keys and rows)."""
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class RunContext:
+    """Everything a plugin call may need beyond its own parameters.
+
+    Attributes:
+        seed: the cell's seed; plugins must be deterministic given it.
+        device: where tensors and models live.
+        protocol: the task's training protocol.
+        cache: the content-addressed cache, for plugins that reuse other stages.
+        rank_by: what "better on validation" means: ``"val_acc"`` or ``"val_loss"``.
+        budget_seconds: a wall-clock budget for search algorithms (``None``: unbounded).
+        progress: optional callback taking a short status string.
+    """
+
+    seed: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    protocol: TrainProtocol = field(default_factory=TrainProtocol)
+    cache: Any = None
+    rank_by: str = "val_acc"
+    budget_seconds: float | None = None
+    progress: Callable[[str], None] | None = None
+
+    def generator(self, salt: str = "") -> torch.Generator:
+        """A CPU ``torch.Generator`` seeded from the cell seed and ``salt``."""
+        from harness.seeding import derive_seed
+
+        return torch.Generator().manual_seed(derive_seed(self.seed, salt))

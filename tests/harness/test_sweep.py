@@ -1,0 +1,126 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from harness.config import parse_config
+from harness.errors import ConfigError, PluginNotFoundError
+from harness.plugin import Condenser
+from harness.registry import CONDENSERS
+from harness.results import read_rows
+from harness.sweep import run_sweep
+
+
+def _run(config_dict, tmp_path, **kwargs):
+    return run_sweep(parse_config(config_dict), results_root=tmp_path / "results", progress=False,
+                     device="cpu", **kwargs)
+
+
+def test_tiny_sweep_end_to_end(tiny_sweep, tmp_path):
+    frame = _run(tiny_sweep, tmp_path)
+    assert list(frame["status"]) == ["ok", "ok"]
+    assert set(frame["condenser"]) == {"original", "random"}
+    out = tmp_path / "results" / "tiny"
+    assert (out / "runs.parquet").exists() and (out / "runs.csv").exists() and (out / "config.yaml").exists()
+    row = frame.set_index("condenser").loc["random"]
+    assert len(json.loads(row["scores"])) == 4 == row["n_candidates"]
+    assert -1.0 <= row["spearman"] <= 1.0 and 0.0 <= row["perf"] <= 100.0
+    assert row["regret"] == pytest.approx(row["optimal_perf"] - row["perf"])
+    assert row["total_seconds"] >= row["search_seconds"] > 0
+    assert frame.set_index("condenser").loc["random", "speedup"] > 0
+
+
+def test_original_proxy_with_the_oracle_seed_reproduces_the_oracle(tiny_sweep, tmp_path):
+    """The sanity cell: the same data, protocol and seed as an oracle run give Spearman 1.0."""
+    tiny_sweep["condensers"] = ["original"]
+    row = _run(tiny_sweep, tmp_path).iloc[0]
+    assert row["spearman_same_seed"] == pytest.approx(1.0)
+    assert json.loads(row["proxy_val_acc"]) == pytest.approx(
+        _oracle_val_acc(tmp_path / "results" / ".cache", seed=0, candidates=json.loads(row["candidates"])))
+
+
+def _oracle_val_acc(cache_root, seed, candidates):
+    runs = {}
+    for spec_path in (cache_root / "oracle").glob("*.spec.json"):
+        spec = json.loads(spec_path.read_text())
+        if spec["seed"] == seed:
+            runs[spec["arch"]] = json.loads(spec_path.with_name(spec_path.name.replace(".spec.json", ".json")).read_text())
+    return [runs[a]["val_acc"] for a in candidates]
+
+
+def test_rerun_skips_finished_cells_and_reuses_the_cache(tiny_sweep, tmp_path):
+    _run(tiny_sweep, tmp_path)
+    rows = tmp_path / "results" / "tiny" / "rows"
+    mtimes = {p.name: p.stat().st_mtime_ns for p in rows.iterdir()}
+    start = time.perf_counter()
+    frame = _run(tiny_sweep, tmp_path)
+    assert {p.name: p.stat().st_mtime_ns for p in rows.iterdir()} == mtimes
+    assert len(frame) == 2
+    assert time.perf_counter() - start < 30
+
+
+@CONDENSERS.register("always_fails")
+class AlwaysFails(Condenser):
+    """A condenser that raises, for testing failure handling."""
+
+    modalities = ("image",)
+
+    def condense(self, task, ipc, ctx):
+        raise RuntimeError("boom")
+
+
+def test_failing_cell_is_recorded_and_others_finish(tiny_sweep, tmp_path):
+    tiny_sweep["condensers"].append({"name": "always_fails", "ipc": [4]})
+    frame = _run(tiny_sweep, tmp_path).set_index("condenser")
+    assert frame.loc["always_fails", "status"] == "failed"
+    assert "RuntimeError: boom" in frame.loc["always_fails", "error"]
+    assert (frame.drop("always_fails")["status"] == "ok").all()
+    retried = _run(tiny_sweep, tmp_path, retry_failed=True).set_index("condenser")
+    assert retried.loc["always_fails", "status"] == "failed" and len(retried) == 3
+
+
+def test_unknown_plugin_and_missing_ipc_fail_before_any_work(tiny_sweep, tmp_path):
+    tiny_sweep["condensers"] = [{"name": "randon", "ipc": [4]}]
+    with pytest.raises(PluginNotFoundError, match="did you mean 'random'"):
+        _run(tiny_sweep, tmp_path)
+    tiny_sweep["condensers"] = ["random"]
+    with pytest.raises(ConfigError, match="needs `ipc:`"):
+        _run(tiny_sweep, tmp_path)
+
+
+def test_all_selects_every_image_plugin(tiny_sweep, tmp_path):
+    from harness.config import parse_config
+    from harness.data import load_task
+    from harness.sweep import expand_cells
+
+    tiny_sweep["condensers"] = "all"
+    cells, skipped = expand_cells(parse_config(tiny_sweep), load_task("digits", train_size=60, val_size=60,
+                                                                     test_size=60))
+    assert {"original", "random"} <= {c.condenser for c in cells} and not skipped
+
+
+@pytest.mark.slow
+def test_killed_sweep_resumes_without_losing_or_duplicating_rows(tiny_sweep, tmp_path):
+    tiny_sweep["seeds"] = list(range(5))
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump(tiny_sweep))
+    command = [sys.executable, "-m", "harness.cli", "run", str(config), "--results-dir", str(tmp_path / "results"),
+               "--no-progress", "--device", "cpu"]
+    rows = tmp_path / "results" / "tiny" / "rows"
+    process = subprocess.Popen(command, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(rows.glob("*.json"))) < 3:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    written_before = len(read_rows(tmp_path / "results" / "tiny"))
+    assert 0 < written_before < 10, "the kill should land mid-sweep"
+    subprocess.run(command, check=True, timeout=300)
+    rows_after = read_rows(tmp_path / "results" / "tiny")
+    assert len(rows_after) == 10 and all(r["status"] == "ok" for r in rows_after.values())
+    assert not list(rows.glob(".*.tmp"))
