@@ -1,23 +1,28 @@
-"""Run independent jobs in worker processes with joblib, bounding torch's threads per worker."""
+"""Run independent jobs in worker processes with joblib.
+
+Every job runs with one torch thread, in a worker or in this process alike: on a CPU, the
+floating-point results of training depend on the number of intra-op threads, so pinning it
+makes a sweep's rows independent of ``--jobs``. Parallelism comes from processes instead.
+"""
 
 from __future__ import annotations
 
 import functools
-import os
 from typing import Any, Callable, Iterable, Iterator
 
 import torch
 from joblib import Parallel, delayed
 
-
-def threads_per_worker(n_jobs: int) -> int:
-    """CPU threads each of ``n_jobs`` workers may use so they do not oversubscribe the cores."""
-    return max(1, (os.cpu_count() or 1) // max(1, n_jobs))
+THREADS_PER_JOB = 1
 
 
-def _with_threads(function: Callable[..., Any], threads: int, *args: Any) -> Any:
-    torch.set_num_threads(threads)
-    return function(*args)
+def _single_threaded(function: Callable[..., Any], *args: Any) -> Any:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(THREADS_PER_JOB)
+    try:
+        return function(*args)
+    finally:
+        torch.set_num_threads(previous)
 
 
 def run_jobs(function: Callable[..., Any], jobs: Iterable[tuple], n_jobs: int = 1,
@@ -28,11 +33,10 @@ def run_jobs(function: Callable[..., Any], jobs: Iterable[tuple], n_jobs: int = 
     the easiest mode to debug. Otherwise joblib runs them on ``backend`` workers.
     """
     jobs = list(jobs)
+    wrapped = functools.partial(_single_threaded, function)
     if n_jobs == 1 or len(jobs) <= 1:
         for job in jobs:
-            yield function(*job)
+            yield wrapped(*job)
         return
-    threads = threads_per_worker(n_jobs)
-    wrapped = functools.partial(_with_threads, function, threads)
     parallel = Parallel(n_jobs=n_jobs, backend=backend, return_as="generator_unordered")
     yield from parallel(delayed(wrapped)(*job) for job in jobs)

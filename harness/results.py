@@ -24,6 +24,8 @@ Columns of a row (``ROW_COLUMNS``):
 - per candidate (JSON lists, candidates' order): ``candidates``, ``scores``,
   ``true_val_acc``, ``true_val_loss``, ``true_test_acc``, ``proxy_val_acc``
   (proxy validation accuracy where the algorithm measured one);
+- search trace: ``trace`` (JSON list of ``[wall_seconds, best_candidate_so_far]``) and
+  ``own_choice`` (the algorithm's own discrete choice when it lies outside the candidates);
 - provenance: ``backend``, ``workers``, ``device``, ``host``, ``config_hash``, ``versions``.
 """
 
@@ -46,6 +48,7 @@ ROW_COLUMNS = [
     "selected", "perf", "optimal", "optimal_perf", "regret",
     "condense_seconds", "search_seconds", "total_seconds", "speedup",
     "candidates", "scores", "true_val_acc", "true_val_loss", "true_test_acc", "proxy_val_acc",
+    "trace", "own_choice",
     "backend", "workers", "device", "host", "config_hash", "versions",
 ]
 

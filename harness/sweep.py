@@ -274,7 +274,9 @@ def _run_cell(setup: Setup, candidates: list[str], oracle: OracleTable, topk: in
         row.update(status="ok", error=None, search_seconds=search_seconds,
                    total_seconds=condensed["seconds"] + search_seconds,
                    scores=json.dumps([_finite_or_none(s) for s in result.scores]),
-                   proxy_val_acc=json.dumps(result.meta["proxy_val_acc"]) if "proxy_val_acc" in result.meta else None)
+                   proxy_val_acc=json.dumps(result.meta["proxy_val_acc"]) if "proxy_val_acc" in result.meta else None,
+                   trace=json.dumps([[float(t), arch] for t, arch in result.trace]),
+                   own_choice=result.meta.get("own_choice"))
     except Exception as exc:  # one failing cell must not stop the sweep
         row.update(status="failed", error=_describe_error(exc))
     write_row(Path(results_dir), row)

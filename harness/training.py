@@ -48,8 +48,8 @@ def train_model(model: torch.nn.Module, train: Split, protocol: TrainProtocol, s
     """
     n = len(train)
     batch_size = min(protocol.batch_size, n)
-    steps_per_epoch = max(1, n // batch_size if n % batch_size == 1 else math.ceil(n / batch_size))
-    total_steps = protocol.epochs * steps_per_epoch
+    steps = steps_per_epoch(n, batch_size)
+    total_steps = protocol.epochs * steps
     optimizer = torch.optim.SGD(model.parameters(), lr=protocol.lr, momentum=protocol.momentum,
                                 weight_decay=protocol.weight_decay, nesterov=protocol.nesterov)
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -58,7 +58,7 @@ def train_model(model: torch.nn.Module, train: Split, protocol: TrainProtocol, s
     model.train()
     for _ in range(protocol.epochs):
         order = torch.randperm(n, generator=generator).to(train.x.device)
-        for step in range(steps_per_epoch):
+        for step in range(steps):
             index = order[step * batch_size:(step + 1) * batch_size]
             loss = F.cross_entropy(model(train.x[index]), train.y[index])
             optimizer.zero_grad(set_to_none=True)
@@ -68,6 +68,18 @@ def train_model(model: torch.nn.Module, train: Split, protocol: TrainProtocol, s
         if not torch.isfinite(loss):
             raise DivergedError(f"training diverged (loss {loss.item()}); lower the learning rate")
     return model
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Batches per epoch over ``n`` samples; a final batch of a single sample is dropped."""
+    full, rest = divmod(n, batch_size)
+    return max(1, full + (1 if rest > 1 else 0))
+
+
+def init_candidate(space: Any, arch: str, seed: int) -> torch.nn.Module:
+    """Build ``arch`` with the initialization that depends only on ``(seed, arch)``."""
+    torch.manual_seed(derive_seed(seed, arch, "init"))
+    return space.build(arch)
 
 
 @torch.no_grad()
@@ -95,8 +107,7 @@ def train_candidate(space: Any, arch: str, train: Split, evaluations: dict[str, 
         ``{"<name>_acc": ..., "<name>_loss": ..., "train_seconds": ...}`` for each split name.
     """
     start = time.perf_counter()
-    torch.manual_seed(derive_seed(seed, arch, "init"))
-    model = space.build(arch).to(device)
+    model = init_candidate(space, arch, seed).to(device)
     train_model(model, train.to(device), protocol, derive_seed(seed, arch, "order"))
     result: dict[str, float] = {}
     for name, split in evaluations.items():
