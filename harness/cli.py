@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -56,6 +57,10 @@ def _run(args: argparse.Namespace) -> int:
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     out = Path(args.results_dir) / config.name
     print(f"sweep {config.name!r}: {len(frame)} cells ({summary}) in {time.perf_counter() - start:.1f} s -> {out}")
+    stages = out / "stages.json"
+    if stages.exists():
+        seconds = json.loads(stages.read_text())
+        print("  wall seconds per stage: " + ", ".join(f"{k} {v:.1f}" for k, v in seconds.items()))
     failed = frame[frame["status"] == "failed"]
     for _, row in failed.head(3).iterrows():
         print(f"  failed {row['cell_id']}: {row['error']}")

@@ -13,6 +13,7 @@ Rerunning a sweep skips every cell that already has a row (failed cells too, unl
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -23,7 +24,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -88,7 +89,8 @@ class Setup:
         """A :class:`RunContext` for one plugin call."""
         return RunContext(seed=seed, device=torch.device(self.device),
                           protocol=TrainProtocol(**self.protocol), cache=Cache(self.cache_root),
-                          rank_by=self.rank_by, budget_seconds=self.budget_seconds)
+                          rank_by=self.rank_by, budget_seconds=self.budget_seconds,
+                          upstream=functools.partial(_upstream_proxy, self, seed))
 
 
 @functools.lru_cache(maxsize=4)
@@ -139,12 +141,30 @@ def run_sweep(config: SweepConfig, results_root: str | Path = "results", n_jobs:
     pending = [c for c in cells if c.cell_id not in done
                or (retry_failed and done[c.cell_id]["status"] == "failed")]
     if pending:
-        oracle = _oracle_stage(config, setup, candidates, n_jobs, progress)
-        condensed = _condense_stage(setup, pending, n_jobs, progress)
-        job = functools.partial(_run_cell, setup, candidates, oracle, config.topk, row_base, str(results_dir))
-        jobs = [(cell, condensed[cell.condense_job()]) for cell in pending]
-        _drain(run_jobs(job, jobs, n_jobs), len(jobs), "cells", progress)
+        clock = _StageClock()
+        with clock("oracle"):
+            oracle = _oracle_stage(config, setup, candidates, n_jobs, progress)
+        with clock("condense"):
+            condensed = _condense_stage(setup, pending, n_jobs, progress)
+        with clock("search"):
+            job = functools.partial(_run_cell, setup, candidates, oracle, config.topk, row_base, str(results_dir))
+            jobs = [(cell, condensed[cell.condense_job()]) for cell in pending]
+            _drain(run_jobs(job, jobs, n_jobs), len(jobs), "cells", progress)
+        atomic_write_text(results_dir / "stages.json", json.dumps(clock.seconds, indent=1))
     return merge_rows(results_dir, keep={c.cell_id for c in cells} | {c.cell_id for c, _ in skipped})
+
+
+class _StageClock:
+    """Wall seconds per stage of this invocation (written to ``stages.json``)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self.seconds[stage] = time.perf_counter() - start
 
 
 def expand_cells(config: SweepConfig, task: Task) -> tuple[list[Cell], list[tuple[Cell, str]]]:
@@ -225,20 +245,38 @@ def _condense_job(setup: Setup, name: str, params_json: str, ipc: int | None,
                   seed: int) -> tuple[tuple, dict[str, Any]]:
     """Condense (or find in the cache) and return the cache spec, seconds, or the error."""
     key = (name, params_json, ipc, seed)
-    condenser = CONDENSERS.create(name, **json.loads(params_json))
+    try:
+        spec, seconds = condense_cached(setup, name, json.loads(params_json), ipc, seed)
+    except Exception as exc:  # recorded on every cell that needed this proxy
+        return key, {"spec": None, "seconds": math.nan, "error": _describe_error(exc)}
+    return key, {"spec": spec, "seconds": seconds, "error": None}
+
+
+def condense_cached(setup: Setup, name: str, params: dict[str, Any], ipc: int | None,
+                    seed: int) -> tuple[dict[str, Any], float]:
+    """Make sure the proxy of ``name`` is in the cache; return its spec and what it cost.
+
+    The cost is the condenser's own wall time plus that of any upstream proxy it used
+    (``upstream_seconds`` in its meta), as measured when it was first computed.
+    """
+    condenser = CONDENSERS.create(name, **params)
     spec = condense_spec(setup, condenser, ipc, seed)
     cache = Cache(setup.cache_root)
     found, stored = cache.load(CONDENSE_STAGE, spec, kind="torch")
     if found:
-        return key, {"spec": spec, "seconds": stored["seconds"], "error": None}
-    try:
-        start = time.perf_counter()
-        proxy = condenser.condense(task_of(setup), ipc, setup.context(seed))
-        seconds = time.perf_counter() - start
-        cache.store(CONDENSE_STAGE, spec, _proxy_payload(proxy, seconds), kind="torch")
-    except Exception as exc:  # recorded on every cell that needed this proxy
-        return key, {"spec": spec, "seconds": math.nan, "error": _describe_error(exc)}
-    return key, {"spec": spec, "seconds": seconds, "error": None}
+        return spec, stored["seconds"]
+    start = time.perf_counter()
+    proxy = condenser.condense(task_of(setup), ipc, setup.context(seed))
+    seconds = time.perf_counter() - start + float(proxy.meta.get("upstream_seconds", 0.0))
+    cache.store(CONDENSE_STAGE, spec, _proxy_payload(proxy, seconds), kind="torch")
+    return spec, seconds
+
+
+def _upstream_proxy(setup: Setup, seed: int, name: str, params: dict[str, Any], ipc: int | None) -> ProxyData:
+    spec, seconds = condense_cached(setup, name, params, ipc, seed)
+    proxy = load_proxy(Cache(setup.cache_root), spec)
+    proxy.meta = {**proxy.meta, "condense_seconds": seconds}
+    return proxy
 
 
 def _proxy_payload(proxy: ProxyData, seconds: float) -> dict[str, Any]:

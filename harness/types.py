@@ -9,6 +9,7 @@ and budget into every plugin call.
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -149,6 +150,8 @@ class RunContext:
         rank_by: what "better on validation" means: ``"val_acc"`` or ``"val_loss"``.
         budget_seconds: a wall-clock budget for search algorithms (``None``: unbounded).
         progress: optional callback taking a short status string.
+        upstream: set by a sweep: returns another condenser's proxy of the same task and
+            seed through the shared cache (see :meth:`proxy_from`).
     """
 
     seed: int = 0
@@ -158,6 +161,23 @@ class RunContext:
     rank_by: str = "val_acc"
     budget_seconds: float | None = None
     progress: Callable[[str], None] | None = None
+    upstream: Callable[[str, dict[str, Any], int | None], "ProxyData"] | None = None
+
+    def proxy_from(self, condenser: str, params: dict[str, Any], task: Task, ipc: int | None) -> ProxyData:
+        """Another condenser's proxy of ``task`` at ``ipc`` under this context's seed.
+
+        Inside a sweep it comes from the shared cache (computed once, reused by every plugin
+        that builds on it, e.g. HCDC on DC's synthetic train set); its ``meta`` then holds the
+        ``condense_seconds`` it cost. Outside a sweep it is computed directly.
+        """
+        if self.upstream is not None:
+            return self.upstream(condenser, params, ipc)
+        from harness.registry import CONDENSERS
+
+        start = time.perf_counter()
+        proxy = CONDENSERS.create(condenser, **params).condense(task, ipc, self)
+        proxy.meta = {**proxy.meta, "condense_seconds": time.perf_counter() - start}
+        return proxy
 
     def generator(self, salt: str = "") -> torch.Generator:
         """A CPU ``torch.Generator`` seeded from the cell seed and ``salt``."""

@@ -281,6 +281,12 @@ class NasBench201Space:
         )
         return _LogitsOnly(net)
 
+    def supernet(self, generator: torch.Generator | None = None) -> nn.Module:
+        """The differentiable supernet over this space (:mod:`harness.spaces.nasbench201_supernet`)."""
+        from harness.spaces.nasbench201_supernet import NasBench201Supernet
+
+        return NasBench201Supernet.from_space(self, generator=generator)
+
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.describe().items())
         return f"{type(self).__name__}({params})"

@@ -11,6 +11,7 @@ import yaml
 from harness.config import parse_config
 from harness.errors import ConfigError, PluginNotFoundError
 from harness.plugin import Condenser
+from harness.types import ProxyData
 from harness.registry import CONDENSERS
 from harness.results import read_rows
 from harness.sweep import run_sweep
@@ -124,3 +125,24 @@ def test_killed_sweep_resumes_without_losing_or_duplicating_rows(tiny_sweep, tmp
     rows_after = read_rows(tmp_path / "results" / "tiny")
     assert len(rows_after) == 10 and all(r["status"] == "ok" for r in rows_after.values())
     assert not list(rows.glob(".*.tmp"))
+
+
+@CONDENSERS.register("random_twice")
+class RandomTwice(Condenser):
+    """Builds on `random` through ctx.proxy_from, as HCDC builds on DC."""
+
+    modalities = ("image",)
+
+    def condense(self, task, ipc, ctx):
+        upstream = ctx.proxy_from("random", {}, task, ipc)
+        return ProxyData(upstream.train, upstream.val, {"upstream_seconds": upstream.meta["condense_seconds"]})
+
+
+def test_upstream_proxy_comes_from_the_shared_cache(tiny_sweep, tmp_path):
+    tiny_sweep["condensers"] = [{"name": "random", "ipc": [4]}, {"name": "random_twice", "ipc": [4]}]
+    frame = _run(tiny_sweep, tmp_path).set_index("condenser")
+    assert (frame["status"] == "ok").all()
+    condensed = list((tmp_path / "results" / ".cache" / "condensed").glob("*.pt"))
+    assert len(condensed) == 2  # random once (shared), random_twice once
+    assert frame.loc["random_twice", "scores"] == frame.loc["random", "scores"]
+    assert frame.loc["random_twice", "condense_seconds"] >= frame.loc["random", "condense_seconds"]
