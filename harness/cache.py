@@ -9,13 +9,15 @@ recomputed.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import io
 import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -57,9 +59,26 @@ class Cache:
         found, value = self.load(stage, spec, kind)
         if found:
             return value
-        value = compute()
-        self.store(stage, spec, value, kind)
+        with self.lock(stage, spec):
+            found, value = self.load(stage, spec, kind)  # another process may have just made it
+            if found:
+                return value
+            value = compute()
+            self.store(stage, spec, value, kind)
         return value
+
+    @contextlib.contextmanager
+    def lock(self, stage: str, spec: dict[str, Any]) -> Iterator[None]:
+        """Hold an exclusive lock on one artifact, so concurrent workers and concurrent sweeps
+        sharing this cache compute it once (POSIX advisory lock on ``<key>.lock``)."""
+        path = self.root / stage / (content_key(stage, spec) + ".lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def load(self, stage: str, spec: dict[str, Any], kind: str = "json") -> tuple[bool, Any]:
         """Return ``(True, value)`` for a present, intact artifact, else ``(False, None)``."""

@@ -32,6 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--cache-dir", default=None, help="shared-stage cache (default: RESULTS_DIR/.cache)")
     run.add_argument("--jobs", "-j", type=int, default=1, help="worker processes (default: 1)")
     run.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when present)")
+    run.add_argument("--backend", default="loky", choices=["loky", "dask", "ray"],
+                     help="where jobs run: loky (this machine, default), dask, ray")
+    run.add_argument("--scheduler", default=None,
+                     help="dask scheduler address, e.g. tcp://host:8786 (default: a local dask cluster)")
     run.add_argument("--retry-failed", action="store_true", help="run failed cells again")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.set_defaults(handler=_run)
@@ -52,7 +56,8 @@ def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     start = time.perf_counter()
     frame = run_sweep(config, results_root=args.results_dir, n_jobs=args.jobs, retry_failed=args.retry_failed,
-                      progress=not args.no_progress, cache_dir=args.cache_dir, device=args.device)
+                      progress=not args.no_progress, cache_dir=args.cache_dir, device=args.device,
+                      backend=args.backend, scheduler=args.scheduler)
     counts = frame["status"].value_counts().to_dict()
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     out = Path(args.results_dir) / config.name

@@ -59,7 +59,7 @@ class SweepConfig:
     name: str
     task: dict[str, Any]
     space: dict[str, Any]
-    candidates: int
+    candidates: int | list[str]
     sample_seed: int
     drop_isomorphs: bool
     drop_disconnected: bool
@@ -145,7 +145,7 @@ def parse_config(raw: Any, source: str = "config") -> SweepConfig:
         task=_named(top["task"], f"{source}: task"),
         space={"name": _string(space.get("name"), f"{source}: space.name"),
                "params": _mapping(space.get("params", {}), f"{source}: space.params")},
-        candidates=_positive_int(space.get("candidates", 100), f"{source}: space.candidates"),
+        candidates=_candidate_spec(space.get("candidates", 100), f"{source}: space.candidates"),
         sample_seed=_int(space.get("sample_seed", 0), f"{source}: space.sample_seed"),
         drop_isomorphs=_bool(space.get("drop_isomorphs", True), f"{source}: space.drop_isomorphs"),
         drop_disconnected=_bool(space.get("drop_disconnected", True), f"{source}: space.drop_disconnected"),
@@ -160,6 +160,17 @@ def parse_config(raw: Any, source: str = "config") -> SweepConfig:
         topk=_positive_int(top.get("topk", 5), f"{source}: topk"),
         budget_seconds=top.get("budget_seconds"),
     )
+
+
+def _candidate_spec(value: Any, where: str) -> int | list[str]:
+    """A number of candidates to sample, or an explicit list of architecture strings."""
+    if isinstance(value, list):
+        if not value or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: expected a positive integer or a non-empty list of architecture strings")
+        if len(set(value)) != len(value):
+            raise ConfigError(f"{where}: the candidate list has duplicates")
+        return value
+    return _positive_int(value, where)
 
 
 def _plugin_entries(raw: Any, where: str, with_ipc: bool) -> list[PluginEntry] | str:

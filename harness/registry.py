@@ -70,7 +70,7 @@ class Registry:
         if name not in self._plugins:
             raise PluginNotFoundError(unknown_name_message(self.kind, name, list(self._plugins)))
         entry = self._plugins[name]
-        if isinstance(entry, EntryPoint):
+        if not isinstance(entry, type):  # a not yet loaded entry point
             entry = self._load(name, entry)
         return entry
 

@@ -26,7 +26,8 @@ Columns of a row (``ROW_COLUMNS``):
   (proxy validation accuracy where the algorithm measured one);
 - search trace: ``trace`` (JSON list of ``[wall_seconds, best_candidate_so_far]``) and
   ``own_choice`` (the algorithm's own discrete choice when it lies outside the candidates);
-- provenance: ``backend``, ``workers``, ``device``, ``host``, ``config_hash``, ``versions``.
+- provenance: ``backend``, ``workers``, ``device``, ``host``, ``config_hash``, ``git_commit``,
+  ``versions`` (JSON), ``condenser_source`` / ``search_source`` (the plugins' source hashes).
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ ROW_COLUMNS = [
     "condense_seconds", "search_seconds", "total_seconds", "speedup",
     "candidates", "scores", "true_val_acc", "true_val_loss", "true_test_acc", "proxy_val_acc",
     "trace", "own_choice",
-    "backend", "workers", "device", "host", "config_hash", "versions",
+    "backend", "workers", "device", "host", "config_hash", "git_commit", "versions",
+    "condenser_source", "search_source",
 ]
 
 

@@ -18,21 +18,18 @@ import dataclasses
 import functools
 import json
 import math
-import platform
-import socket
 import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-import numpy as np
 import pandas as pd
 import torch
 import yaml
 from tqdm.auto import tqdm
 
-from harness import metrics
+from harness import metrics, parallel, provenance
 from harness.cache import Cache, canonical_json, content_key
 from harness.config import PluginEntry, SweepConfig
 from harness.data import load_task
@@ -111,7 +108,7 @@ def space_of(setup: Setup) -> Any:
 
 def run_sweep(config: SweepConfig, results_root: str | Path = "results", n_jobs: int = 1,
               retry_failed: bool = False, progress: bool = True, cache_dir: str | Path | None = None,
-              device: str | None = None) -> pd.DataFrame:
+              device: str | None = None, backend: str = "loky", scheduler: str | None = None) -> pd.DataFrame:
     """Run (or resume) a sweep and return its merged rows.
 
     Args:
@@ -120,6 +117,8 @@ def run_sweep(config: SweepConfig, results_root: str | Path = "results", n_jobs:
         retry_failed: run cells whose previous attempt failed again.
         cache_dir: the shared-stage cache (default ``results_root/.cache``).
         device: ``"cpu"``, ``"cuda"``, ... (default: CUDA when present).
+        backend: ``"loky"``, ``"dask"`` or ``"ray"`` (see :func:`harness.parallel.backend`).
+        scheduler: the dask scheduler address (default: a local cluster of ``n_jobs`` workers).
     """
     results_dir = Path(results_root) / config.name
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -131,27 +130,41 @@ def run_sweep(config: SweepConfig, results_root: str | Path = "results", n_jobs:
                   protocol=config.protocol.as_dict(), rank_by=config.rank_by,
                   cache_root=str(cache_dir or Path(results_root) / ".cache"),
                   device=device or str(default_device()), budget_seconds=config.budget_seconds)
-    candidates = space.sample(config.candidates, config.sample_seed,
-                              drop_disconnected=config.drop_disconnected, drop_isomorphs=config.drop_isomorphs)
+    candidates = _candidates(config, space)
     cells, skipped = expand_cells(config, task)
-    row_base = _row_base(config, setup, n_jobs, candidates)
-    for cell, reason in skipped:
-        write_row(results_dir, {**row_base, **_cell_columns(cell), "status": "skipped", "error": reason})
     done = read_rows(results_dir)
     pending = [c for c in cells if c.cell_id not in done
                or (retry_failed and done[c.cell_id]["status"] == "failed")]
-    if pending:
-        clock = _StageClock()
-        with clock("oracle"):
-            oracle = _oracle_stage(config, setup, candidates, n_jobs, progress)
-        with clock("condense"):
-            condensed = _condense_stage(setup, pending, n_jobs, progress)
-        with clock("search"):
-            job = functools.partial(_run_cell, setup, candidates, oracle, config.topk, row_base, str(results_dir))
-            jobs = [(cell, condensed[cell.condense_job()]) for cell in pending]
-            _drain(run_jobs(job, jobs, n_jobs), len(jobs), "cells", progress)
-        atomic_write_text(results_dir / "stages.json", json.dumps(clock.seconds, indent=1))
+    with parallel.backend(backend, n_jobs, scheduler) as backend_label:
+        row_base = _row_base(config, setup, backend_label, n_jobs, candidates)
+        for cell, reason in skipped:
+            write_row(results_dir, {**row_base, **_cell_columns(cell), "status": "skipped", "error": reason})
+        if pending:
+            _run_pending(config, setup, candidates, pending, row_base, results_dir, n_jobs, progress)
     return merge_rows(results_dir, keep={c.cell_id for c in cells} | {c.cell_id for c, _ in skipped})
+
+
+def _candidates(config: SweepConfig, space: Any) -> list[str]:
+    if isinstance(config.candidates, list):
+        for arch in config.candidates:
+            space.canonical(arch)  # raises ConfigError naming the expected format
+        return list(config.candidates)
+    return space.sample(config.candidates, config.sample_seed,
+                        drop_disconnected=config.drop_disconnected, drop_isomorphs=config.drop_isomorphs)
+
+
+def _run_pending(config: SweepConfig, setup: Setup, candidates: list[str], pending: list[Cell],
+                 row_base: dict[str, Any], results_dir: Path, n_jobs: int, progress: bool) -> None:
+    clock = _StageClock()
+    with clock("oracle"):
+        oracle = _oracle_stage(config, setup, candidates, n_jobs, progress)
+    with clock("condense"):
+        condensed = _condense_stage(setup, pending, n_jobs, progress)
+    with clock("search"):
+        job = functools.partial(_run_cell, setup, candidates, oracle, config.topk, row_base, str(results_dir))
+        jobs = [(cell, condensed[cell.condense_job()]) for cell in pending]
+        _drain(run_jobs(job, jobs, n_jobs), len(jobs), "cells", progress)
+    atomic_write_text(results_dir / "stages.json", json.dumps(clock.seconds, indent=1))
 
 
 class _StageClock:
@@ -223,8 +236,9 @@ def _oracle_stage(config: SweepConfig, setup: Setup, candidates: list[str], n_jo
 
 def _oracle_job(setup: Setup, arch: str, seed: int) -> tuple[tuple[str, int], dict[str, float]]:
     protocol = TrainProtocol(**setup.protocol)
-    run = train_oracle_run(task_of(setup), space_of(setup), protocol, arch, seed, torch.device(setup.device))
-    Cache(setup.cache_root).store(ORACLE_STAGE, oracle_run_spec(setup.task, setup.space, protocol, arch, seed), run)
+    spec = oracle_run_spec(setup.task, setup.space, protocol, arch, seed)
+    run = Cache(setup.cache_root).get_or_compute(ORACLE_STAGE, spec, lambda: train_oracle_run(
+        task_of(setup), space_of(setup), protocol, arch, seed, torch.device(setup.device)))
     return (arch, seed), run
 
 
@@ -261,15 +275,15 @@ def condense_cached(setup: Setup, name: str, params: dict[str, Any], ipc: int | 
     """
     condenser = CONDENSERS.create(name, **params)
     spec = condense_spec(setup, condenser, ipc, seed)
-    cache = Cache(setup.cache_root)
-    found, stored = cache.load(CONDENSE_STAGE, spec, kind="torch")
-    if found:
-        return spec, stored["seconds"]
-    start = time.perf_counter()
-    proxy = condenser.condense(task_of(setup), ipc, setup.context(seed))
-    seconds = time.perf_counter() - start + float(proxy.meta.get("upstream_seconds", 0.0))
-    cache.store(CONDENSE_STAGE, spec, _proxy_payload(proxy, seconds), kind="torch")
-    return spec, seconds
+
+    def compute() -> dict[str, Any]:
+        start = time.perf_counter()
+        proxy = condenser.condense(task_of(setup), ipc, setup.context(seed))
+        seconds = time.perf_counter() - start + float(proxy.meta.get("upstream_seconds", 0.0))
+        return _proxy_payload(proxy, seconds)
+
+    stored = Cache(setup.cache_root).get_or_compute(CONDENSE_STAGE, spec, compute, kind="torch")
+    return spec, stored["seconds"]
 
 
 def _upstream_proxy(setup: Setup, seed: int, name: str, params: dict[str, Any], ipc: int | None) -> ProxyData:
@@ -357,18 +371,17 @@ def score_cell(scores: list[float], selected: str, oracle: OracleTable, seed: in
 def _cell_columns(cell: Cell) -> dict[str, Any]:
     return {"cell_id": cell.cell_id, "condenser": cell.condenser, "condenser_params": cell.condenser_params,
             "ipc": cell.ipc, "search_algo": cell.search_algo, "search_params": cell.search_params,
-            "seed": cell.seed}
+            "seed": cell.seed, "condenser_source": CONDENSERS.get(cell.condenser).source_hash()[:12],
+            "search_source": SEARCH_ALGOS.get(cell.search_algo).source_hash()[:12]}
 
 
-def _row_base(config: SweepConfig, setup: Setup, n_jobs: int, candidates: list[str]) -> dict[str, Any]:
-    from harness import __version__
-
+def _row_base(config: SweepConfig, setup: Setup, backend_label: str, n_jobs: int,
+              candidates: list[str]) -> dict[str, Any]:
     return {"sweep": config.name, "task": config.task["name"], "space": config.space["name"],
             "n_candidates": len(candidates), "rank_by": config.rank_by, "candidates": json.dumps(candidates),
-            "backend": "loky" if n_jobs > 1 else "sequential", "workers": n_jobs, "device": setup.device,
-            "config_hash": config.config_hash(), "host": socket.gethostname(),
-            "versions": json.dumps({"condnas": __version__, "torch": torch.__version__,
-                                    "numpy": np.__version__, "python": platform.python_version()})}
+            "backend": backend_label, "workers": n_jobs, "device": setup.device,
+            "config_hash": config.config_hash(), "host": provenance.host(), "git_commit": provenance.git_commit(),
+            "versions": json.dumps(provenance.versions())}
 
 
 def _drain(results: Iterable[Any], total: int, stage: str, progress: bool) -> list[Any]:
