@@ -15,7 +15,6 @@ import numpy as np
 
 from harness.cache import Cache
 from harness.metrics import noise_ceiling
-from harness.training import train_candidate
 from harness.types import Task, TrainProtocol
 
 ORACLE_STAGE = "oracle"
@@ -72,8 +71,7 @@ def oracle_run_spec(task_spec: dict[str, Any], space_spec: dict[str, Any], proto
 def train_oracle_run(task: Task, space: Any, protocol: TrainProtocol, arch: str, seed: int,
                      device: Any) -> dict[str, float]:
     """Train ``arch`` on the task's train split and evaluate it on val and test."""
-    return train_candidate(space, arch, task.train, {"val": task.val, "test": task.test},
-                           protocol, seed, device)
+    return space.train_candidate(arch, task.train, {"val": task.val, "test": task.test}, protocol, seed, device)
 
 
 def build_oracle_table(candidates: list[str], seeds: list[int],

@@ -294,9 +294,7 @@ def _upstream_proxy(setup: Setup, seed: int, name: str, params: dict[str, Any], 
 
 
 def _proxy_payload(proxy: ProxyData, seconds: float) -> dict[str, Any]:
-    return {"train_x": proxy.train.x.detach().cpu(), "train_y": proxy.train.y.cpu(),
-            "val_x": proxy.val.x.detach().cpu(), "val_y": proxy.val.y.cpu(),
-            "meta": proxy.meta, "seconds": seconds}
+    return {"train": proxy.train.state(), "val": proxy.val.state(), "meta": proxy.meta, "seconds": seconds}
 
 
 def load_proxy(cache: Cache, spec: dict[str, Any]) -> ProxyData:
@@ -304,8 +302,7 @@ def load_proxy(cache: Cache, spec: dict[str, Any]) -> ProxyData:
     found, stored = cache.load(CONDENSE_STAGE, spec, kind="torch")
     if not found:
         raise FileNotFoundError(f"condensed set {content_key(CONDENSE_STAGE, spec)} vanished from the cache")
-    return ProxyData(Split(stored["train_x"], stored["train_y"]), Split(stored["val_x"], stored["val_y"]),
-                     stored["meta"])
+    return ProxyData(Split.from_state(stored["train"]), Split.from_state(stored["val"]), stored["meta"])
 
 
 def _run_cell(setup: Setup, candidates: list[str], oracle: OracleTable, topk: int, row_base: dict[str, Any],

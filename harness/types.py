@@ -41,6 +41,57 @@ class Split:
         """Return the rows selected by ``index`` (a long tensor of positions)."""
         return Split(self.x[index], self.y[index])
 
+    def state(self) -> dict[str, Any]:
+        """Plain tensors for the cache (CPU, detached), tagged with the split's kind."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {"kind": type(self).__name__,
+                **{k: v.detach().cpu() if isinstance(v, torch.Tensor) else v for k, v in fields.items()}}
+
+    @staticmethod
+    def from_state(state: dict[str, Any]) -> "Split":
+        """Rebuild a split (of the kind it was) from :meth:`state`."""
+        kinds = {cls.__name__: cls for cls in (Split, GraphSplit)}
+        fields = dict(state)
+        return kinds[fields.pop("kind")](**fields)
+
+
+@dataclass
+class GraphSplit(Split):
+    """One split of a node-classification task: a whole graph and the nodes it labels.
+
+    Attributes:
+        x: float node features ``N×F``.
+        y: int64 node labels ``N``.
+        edge_index: int64 ``2×E`` (source, target) pairs.
+        edge_weight: float ``E`` edge weights, or ``None`` for an unweighted graph.
+        mask: bool ``N``, the nodes whose labels this split trains or scores on
+            (``None``: all nodes).
+    """
+
+    edge_index: torch.Tensor = field(default_factory=lambda: torch.empty(2, 0, dtype=torch.long))
+    edge_weight: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return int(self.mask.sum()) if self.mask is not None else int(self.y.shape[0])
+
+    def to(self, device: torch.device | str) -> "GraphSplit":
+        """Return the graph with every tensor on ``device``."""
+        return GraphSplit(self.x.to(device), self.y.to(device), self.edge_index.to(device),
+                          None if self.edge_weight is None else self.edge_weight.to(device),
+                          None if self.mask is None else self.mask.to(device))
+
+    def subset(self, index: torch.Tensor) -> "GraphSplit":
+        """The subgraph induced by the nodes ``index`` (edges kept when both ends are kept)."""
+        keep = torch.zeros(self.x.shape[0], dtype=torch.bool, device=self.x.device)
+        keep[index] = True
+        new_id = torch.full((self.x.shape[0],), -1, dtype=torch.long, device=self.x.device)
+        new_id[index] = torch.arange(len(index), device=self.x.device)
+        both = keep[self.edge_index[0]] & keep[self.edge_index[1]]
+        return GraphSplit(self.x[index], self.y[index], new_id[self.edge_index[:, both]],
+                          None if self.edge_weight is None else self.edge_weight[both],
+                          None if self.mask is None else self.mask[index])
+
 
 @dataclass
 class Task:

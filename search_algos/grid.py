@@ -8,7 +8,6 @@ from typing import Any
 
 from harness.plugin import SearchAlgorithm
 from harness.registry import register_search_algo
-from harness.training import train_candidate
 from harness.types import ProxyData, RunContext, SearchResult
 
 
@@ -40,7 +39,7 @@ class GridSearch(SearchAlgorithm):
         for i, arch in enumerate(candidates):
             if ctx.budget_seconds is not None and time.perf_counter() - start >= ctx.budget_seconds:
                 break
-            run = train_candidate(space, arch, proxy.train, {"val": proxy.val}, protocol, ctx.seed, ctx.device)
+            run = space.train_candidate(arch, proxy.train, {"val": proxy.val}, protocol, ctx.seed, ctx.device)
             accuracies[i] = run["val_acc"]
             scores[i] = run["val_acc"] if ctx.rank_by == "val_acc" else -run["val_loss"]
             if scores[i] > best:

@@ -17,7 +17,6 @@ from harness.plugin import SearchAlgorithm
 from harness.registry import register_search_algo
 from harness.spaces.nasbench201 import EDGES, OPS
 from harness.spaces.nasbench201_supernet import candidate_scores
-from harness.training import train_candidate
 from harness.types import ProxyData, RunContext, SearchResult
 
 SELECTIONS = ("policy", "reward")
@@ -33,7 +32,7 @@ class Reinforce(SearchAlgorithm):
     which is exactly the factorized policy conditioned on landing in the set (the law of
     sampling-and-rejecting, without the rejections), so every reward is a candidate's and
     the results are comparable with ``grid``. Each step trains the sampled candidate on the
-    proxy train split with ``harness.training.train_candidate`` (the task protocol, ``epochs``
+    proxy train split with the space's ``train_candidate`` (the task protocol, ``epochs``
     overridable) and takes as reward its proxy val accuracy (negated val loss when the sweep
     ranks by loss, as ``grid`` does); rewards are cached per candidate because that training is
     deterministic. The baseline ``b`` is a bias-corrected exponential moving average of the
@@ -85,8 +84,8 @@ class Reinforce(SearchAlgorithm):
             i = int(torch.multinomial(log_probs.detach().exp(), 1, generator=sampler))
             sampled.append(i)
             if i not in rewards:
-                run = train_candidate(space, candidates[i], proxy.train, {"val": proxy.val}, protocol,
-                                      ctx.seed, ctx.device)
+                run = space.train_candidate(candidates[i], proxy.train, {"val": proxy.val}, protocol,
+                                            ctx.seed, ctx.device)
                 accuracies[i] = run["val_acc"]
                 rewards[i] = run["val_acc"] if ctx.rank_by == "val_acc" else -run["val_loss"]
             ema_sum = p["ema_momentum"] * ema_sum + (1 - p["ema_momentum"]) * rewards[i]

@@ -17,6 +17,8 @@ linear classifier.
 
 from __future__ import annotations
 
+from typing import Any
+
 import itertools
 from functools import lru_cache
 
@@ -280,6 +282,17 @@ class NasBench201Space:
             nn.BatchNorm2d(self.C),
         )
         return _LogitsOnly(net)
+
+    def train_candidate(self, arch: str, train: Any, evaluations: dict[str, Any], protocol: Any, seed: int,
+                        device: torch.device) -> dict[str, float]:
+        """Train ``arch`` on the image split ``train`` and evaluate it on each named split.
+
+        Every space offers this method; the oracle and the search algorithms train through
+        it, so they work on any space. See :func:`harness.training.train_candidate`.
+        """
+        from harness.training import train_candidate
+
+        return train_candidate(self, arch, train, evaluations, protocol, seed, device)
 
     def supernet(self, generator: torch.Generator | None = None) -> nn.Module:
         """The differentiable supernet over this space (:mod:`harness.spaces.nasbench201_supernet`)."""
