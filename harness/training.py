@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -82,13 +82,23 @@ def init_candidate(space: Any, arch: str, seed: int) -> torch.nn.Module:
     return space.build(arch)
 
 
-@torch.no_grad()
 def evaluate(model: torch.nn.Module, split: Split, batch_size: int = 1024) -> Evaluation:
     """Accuracy (%) and mean cross-entropy of ``model`` in eval mode on ``split``."""
     model.eval()
+    return evaluate_logits(model, split, batch_size)
+
+
+@torch.no_grad()
+def evaluate_logits(forward: Callable[[torch.Tensor], torch.Tensor], split: Split,
+                    batch_size: int = 1024) -> Evaluation:
+    """Accuracy (%) and mean cross-entropy of ``forward(x) -> logits`` on ``split``, in batches.
+
+    Unlike :func:`evaluate` it leaves the mode of any module alone (e.g. a supernet
+    evaluated under chosen architecture weights).
+    """
     correct, loss_sum = 0, 0.0
     for start in range(0, len(split), batch_size):
-        logits = model(split.x[start:start + batch_size])
+        logits = forward(split.x[start:start + batch_size])
         labels = split.y[start:start + batch_size]
         loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
         correct += (logits.argmax(1) == labels).sum().item()

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from harness.errors import ConfigError
 from harness.seeding import derive_seed
 from harness.spaces.nasbench201_supernet import NasBench201Supernet, candidate_scores
-from harness.training import DivergedError
+from harness.training import DivergedError, evaluate_logits
 from harness.types import ProxyData, RunContext, Split
 
 Forward = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
@@ -169,19 +169,12 @@ class BilevelTrainer:
                                                       materialize_grads=True)
         self.arch_optimizer.step()
 
-    @torch.no_grad()
     def evaluate(self, forward: Callable[[torch.Tensor], torch.Tensor], split: Split | None = None
                  ) -> tuple[float, float]:
         """``(accuracy %, mean cross-entropy)`` of ``forward(x) -> logits`` on ``split``
         (default: the proxy val split), in fixed batches of :data:`EVAL_BATCH` images."""
-        split = self.val_split if split is None else split
-        correct, loss_sum = 0, 0.0
-        for start in range(0, len(split), EVAL_BATCH):
-            logits = forward(split.x[start:start + EVAL_BATCH])
-            labels = split.y[start:start + EVAL_BATCH]
-            loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
-            correct += (logits.argmax(1) == labels).sum().item()
-        return 100.0 * correct / len(split), loss_sum / len(split)
+        evaluation = evaluate_logits(forward, self.val_split if split is None else split, EVAL_BATCH)
+        return evaluation.acc, evaluation.loss
 
 
 def _check_finite(loss: torch.Tensor, which: str) -> None:
