@@ -42,7 +42,7 @@ SWEEP = {
     "condensers": ["original", {"name": "random", "ipc": [4, 6]}, {"name": "herding", "ipc": [4],
                                                                   "params": {"width": 16, "depth": 2}}],
     "search_algos": ["grid"],
-    "seeds": [0, 1, 2],
+    "seeds": [0, 1, 2, 3, 4, 5],
 }
 VOLATILE = ["condense_seconds", "search_seconds", "total_seconds", "speedup", "trace", "backend", "workers",
             "host", "git_commit"]
@@ -65,17 +65,18 @@ def _kill_at_random(command: list[str], rng: random.Random, max_seconds: float) 
     return alive
 
 
-def _corrupt_cache(cache: Path, rng: random.Random) -> str:
+def _corrupt_cache(cache: Path, rng: random.Random) -> str | None:
+    """Truncate or scribble over one cached artifact; return its name (``None``: nothing cached)."""
     artifacts = [p for p in cache.rglob("*") if p.suffix in (".pt", ".json") and not p.name.endswith(".spec.json")]
     if not artifacts:
-        return "corrupt-cache (nothing cached yet)"
+        return None
     victim = rng.choice(artifacts)
     data = victim.read_bytes()
     if rng.random() < 0.5:
         victim.write_bytes(data[: len(data) // 2])
     else:
         victim.write_bytes(bytes(b ^ 0xFF for b in data[:64]) + data[64:])
-    return f"corrupt-cache {victim.parent.name}/{victim.name[:12]}"
+    return f"{victim.parent.name}/{victim.name[:12]}"
 
 
 def _corrupt_row_tmp(rows: Path) -> str:
@@ -89,7 +90,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-kill-seconds", type=float, default=12.0)
+    parser.add_argument("--max-kill-seconds", type=float, default=20.0)
     args = parser.parse_args()
     rng = random.Random(args.seed)
     work = Path(tempfile.mkdtemp(prefix="condnas-faults-"))
@@ -102,22 +103,32 @@ def main() -> None:
         injected = 0
         for round_index in range(args.rounds):
             fault = rng.choice(["kill", "corrupt-cache", "corrupt-row-tmp"])
-            alive = _kill_at_random(_command(config, disturbed), rng, args.max_kill_seconds)
-            description = "kill" if alive else "kill (sweep had already finished)"
+            if not _kill_at_random(_command(config, disturbed), rng, args.max_kill_seconds):
+                print(f"round {round_index + 1}: the sweep finished before the kill; stopping", flush=True)
+                break
+            description = "kill"
+            injected += 1
             if fault == "corrupt-cache":
-                description += " + " + _corrupt_cache(disturbed / ".cache", rng)
+                corrupted = _corrupt_cache(disturbed / ".cache", rng)
+                injected += corrupted is not None
+                description += f" + corrupt-cache {corrupted}" if corrupted else ""
             elif fault == "corrupt-row-tmp":
                 description += " + " + _corrupt_row_tmp(disturbed / "faults" / "rows")
-            injected += 1 + (fault != "kill")
-            print(f"round {round_index + 1}: {description}", flush=True)
+                injected += 1
+            done = len(list((disturbed / "faults" / "rows").glob("*.json")))
+            print(f"round {round_index + 1}: {description} ({done} rows so far)", flush=True)
         subprocess.run(_command(config, disturbed), check=True, stdout=subprocess.DEVNULL)
         merged = pd.read_parquet(disturbed / "faults" / "runs.parquet")
         row_files = list((disturbed / "faults" / "rows").glob("*.json"))
         lost = len(set(expected["cell_id"]) - set(merged["cell_id"]))
         duplicated = len(merged) - merged["cell_id"].nunique()
         failed = int((merged["status"] != "ok").sum())
-        same = merged.drop(columns=VOLATILE).sort_values("cell_id").reset_index(drop=True).equals(
-            expected.drop(columns=VOLATILE).sort_values("cell_id").reset_index(drop=True))
+        mine = merged.drop(columns=VOLATILE).sort_values("cell_id").reset_index(drop=True)
+        theirs = expected.drop(columns=VOLATILE).sort_values("cell_id").reset_index(drop=True)
+        differing = [c for c in mine.columns if not mine[c].equals(theirs[c])]
+        same = not differing
+        if differing:
+            print(f"columns differing from the undisturbed sweep: {differing}")
         survived = injected if (lost == 0 and duplicated == 0 and failed == 0 and same
                                 and len(row_files) == len(expected)) else 0
         print(f"cells {len(expected)}, row files {len(row_files)}, duplicated {duplicated}, failed {failed}, "
