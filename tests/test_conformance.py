@@ -3,7 +3,7 @@
 import pytest
 
 from harness.registry import CONDENSERS, SEARCH_ALGOS
-from harness.testing import check_condenser, check_search_algo
+from harness.testing import check_condenser, check_search_algo, tiny_graph_task, tiny_image_task
 
 # Plugins registered by the test suite itself to exercise failure handling.
 _TEST_ONLY = {"always_fails", "random_twice", "nan_images"}
@@ -12,7 +12,14 @@ _TEST_ONLY = {"always_fails", "random_twice", "nan_images"}
 @pytest.mark.parametrize("name", [n for n in CONDENSERS.names() if n not in _TEST_ONLY])
 def test_condenser_conforms(name):
     cls = CONDENSERS.get(name)
-    check_condenser(cls(**cls.test_params))
+    for modality, make_task in (("image", tiny_image_task), ("graph", tiny_graph_task)):
+        if modality in cls.modalities:
+            params = cls.test_params
+            if modality == "graph" and name == "hcdc":
+                from condensers._hcdc_graph import GRAPH_TEST_PARAMS
+
+                params = {**params, "graph": GRAPH_TEST_PARAMS}
+            check_condenser(cls(**params), task=make_task())
 
 
 @pytest.mark.parametrize("name", SEARCH_ALGOS.names())

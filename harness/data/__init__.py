@@ -1,7 +1,7 @@
 """The dataset registry: turn a dataset name and its parameters into a :class:`Task`.
 
 >>> sorted(list_datasets())
-['cifar10', 'cifar100', 'digits', 'npz']
+['cifar10', 'cifar100', 'csbm', 'digits', 'npz', 'ogbn-arxiv', 'planetoid']
 """
 
 from __future__ import annotations
@@ -11,8 +11,11 @@ import inspect
 from typing import Any, Callable
 
 from harness.data.cifar import load_cifar10, load_cifar100
+from harness.data.csbm import load_csbm
 from harness.data.digits import load_digits
 from harness.data.npz import load_npz
+from harness.data.ogb_arxiv import load_ogbn_arxiv
+from harness.data.planetoid import load_planetoid
 from harness.errors import ConfigError, PluginNotFoundError
 from harness.types import Task
 
@@ -21,8 +24,11 @@ __all__ = ["list_datasets", "load_task"]
 _LOADERS: dict[str, Callable[..., Task]] = {
     "cifar10": load_cifar10,
     "cifar100": load_cifar100,
+    "csbm": load_csbm,
     "digits": load_digits,
     "npz": load_npz,
+    "ogbn-arxiv": load_ogbn_arxiv,
+    "planetoid": load_planetoid,
 }
 
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 import inspect
 
 from harness.errors import ConfigError, PluginNotFoundError, unknown_name_message
+from harness.spaces.gnn_filters import GNNFilterSpace
 from harness.spaces.nasbench201 import NasBench201Space
+from harness.spaces.polynomial_filter import PolynomialFilterSpace
 
-_SPACES: dict[str, type] = {"nasbench201": NasBench201Space}
+_SPACES: dict[str, type] = {"nasbench201": NasBench201Space, "gnn_filters": GNNFilterSpace,
+                            "polynomial_filter": PolynomialFilterSpace}
 
 
 def list_spaces() -> list[str]:
@@ -19,7 +22,7 @@ def list_spaces() -> list[str]:
     return sorted(_SPACES)
 
 
-def get_space(name: str, **params: object) -> NasBench201Space:
+def get_space(name: str, **params: object) -> NasBench201Space | GNNFilterSpace | PolynomialFilterSpace:
     """Return the space registered as ``name``, constructed with ``params``.
 
     Raises:
@@ -37,4 +40,4 @@ def get_space(name: str, **params: object) -> NasBench201Space:
     return cls(**params)
 
 
-__all__ = ["NasBench201Space", "get_space", "list_spaces"]
+__all__ = ["GNNFilterSpace", "NasBench201Space", "PolynomialFilterSpace", "get_space", "list_spaces"]
