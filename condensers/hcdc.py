@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from condensers._hcdc_graph import condense_graph, graph_settings
+from condensers._hcdc_graph import GRAPH_TEST_PARAMS, condense_graph, graph_settings
 from harness.errors import ConfigError
 from harness.hypergradient import Loss, check_neumann, cosine_distance, hypergradient
 from harness.plugin import Condenser
@@ -118,6 +118,7 @@ class HCDC(Condenser):
         "C": 16, "N": 1, "val_init": "real", "real_weights": "trained",
     }
     test_params: ClassVar[dict[str, Any]] = {
+        "graph": GRAPH_TEST_PARAMS,
         "train_source": "random", "trajectories": 2, "repeats": 1, "epochs": 2, "lambda_period": 1,
         "batch_train": 16, "batch_real": 16, "neumann_terms": 2, "C": 4, "N": 1,
     }

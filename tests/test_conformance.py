@@ -14,12 +14,7 @@ def test_condenser_conforms(name):
     cls = CONDENSERS.get(name)
     for modality, make_task in (("image", tiny_image_task), ("graph", tiny_graph_task)):
         if modality in cls.modalities:
-            params = cls.test_params
-            if modality == "graph" and name == "hcdc":
-                from condensers._hcdc_graph import GRAPH_TEST_PARAMS
-
-                params = {**params, "graph": GRAPH_TEST_PARAMS}
-            check_condenser(cls(**params), task=make_task())
+            check_condenser(cls(**cls.test_params), task=make_task())
 
 
 @pytest.mark.parametrize("name", SEARCH_ALGOS.names())
