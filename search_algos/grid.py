@@ -23,7 +23,7 @@ class GridSearch(SearchAlgorithm):
         epochs: training epochs on the proxy (``None``: the task protocol's).
     """
 
-    modalities = ("image",)
+    modalities = ("image", "graph")
     defaults = {"epochs": None}
 
     def search(self, space: Any, candidates: list[str], proxy: ProxyData, ctx: RunContext) -> SearchResult:
