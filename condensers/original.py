@@ -12,7 +12,7 @@ class Original(Condenser):
     """The whole data set as its own proxy: searching on it is the baseline every proxy's
     time and ranking are compared with."""
 
-    modalities = ("image",)
+    modalities = ("image", "graph")
     uses_ipc = False
 
     def condense(self, task: Task, ipc: int | None, ctx: RunContext) -> ProxyData:
