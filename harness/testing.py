@@ -14,7 +14,6 @@ The tiny tasks and space below keep the checks to a second or two on a CPU.
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 import torch
@@ -147,7 +146,7 @@ def _same_optional(a: torch.Tensor | None, b: torch.Tensor | None) -> bool:
 def check_search_algo(algo: SearchAlgorithm, task: Task | None = None, candidates: list[str] | None = None,
                       seed: int = 0) -> SearchResult:
     """Check a search algorithm: one finite score per candidate, a valid selection,
-    an ordered trace, determinism under a seed, and a budget that shortens the search.
+    an ordered trace, determinism under a seed, and a zero budget that shortens the trace.
 
     Without ``task`` the algorithm is checked on the tiny task of every modality it declares
     (``candidates``, when given, must then suit each of their spaces). The proxy is a per-class
@@ -172,9 +171,7 @@ def _check_search_algo_on(algo: SearchAlgorithm, task: Task, candidates: list[st
         generator = torch.Generator().manual_seed(seed)
         proxy = split_per_class(task.train, task.num_classes, task.val_fraction, generator)
 
-    start = time.perf_counter()
     first = algo.search(space, candidates, proxy, tiny_context(seed))
-    full_seconds = time.perf_counter() - start
     assert isinstance(first, SearchResult), f"search must return SearchResult, got {type(first).__name__}"
     assert len(first.scores) == len(candidates), (
         f"{len(first.scores)} scores for {len(candidates)} candidates: score every candidate")
@@ -188,13 +185,12 @@ def _check_search_algo_on(algo: SearchAlgorithm, task: Task, candidates: list[st
     assert _same_scores(first.scores, second.scores) and first.selected == second.selected, (
         "two searches with the same seed disagree: search must be deterministic")
 
-    start = time.perf_counter()
     budgeted = algo.search(space, candidates, proxy, tiny_context(seed, budget_seconds=0.0))
-    budget_seconds = time.perf_counter() - start
     assert len(budgeted.scores) == len(candidates), "a budgeted search must still return one score per candidate"
-    assert budget_seconds < full_seconds, (
-        f"with a zero budget the search took {budget_seconds:.2f} s, no less than unbudgeted "
-        f"({full_seconds:.2f} s): honour ctx.budget_seconds")
+    # Counted in recorded steps, not seconds: wall time on a shared machine is too noisy to compare.
+    assert len(budgeted.trace) < len(first.trace), (
+        f"with a zero budget the search recorded {len(budgeted.trace)} trace entries, no fewer than "
+        f"unbudgeted ({len(first.trace)}): check ctx.budget_seconds before each unit of work")
     return first
 
 

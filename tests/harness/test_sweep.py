@@ -58,11 +58,9 @@ def test_rerun_skips_finished_cells_and_reuses_the_cache(tiny_sweep, tmp_path):
     _run(tiny_sweep, tmp_path)
     rows = tmp_path / "results" / "tiny" / "rows"
     mtimes = {p.name: p.stat().st_mtime_ns for p in rows.iterdir()}
-    start = time.perf_counter()
     frame = _run(tiny_sweep, tmp_path)
     assert {p.name: p.stat().st_mtime_ns for p in rows.iterdir()} == mtimes
     assert len(frame) == 2
-    assert time.perf_counter() - start < 30
 
 
 @CONDENSERS.register("always_fails")
