@@ -7,10 +7,11 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 from typing import Any, Callable
 
-from harness.data.cifar import load_cifar10, load_cifar100
+from harness.data.cifar import CIFAR10, CIFAR100, load_cifar
 from harness.data.csbm import load_csbm
 from harness.data.digits import load_digits
 from harness.data.npz import load_npz
@@ -22,8 +23,8 @@ from harness.types import Task
 __all__ = ["list_datasets", "load_task"]
 
 _LOADERS: dict[str, Callable[..., Task]] = {
-    "cifar10": load_cifar10,
-    "cifar100": load_cifar100,
+    "cifar10": functools.partial(load_cifar, CIFAR10),
+    "cifar100": functools.partial(load_cifar, CIFAR100),
     "csbm": load_csbm,
     "digits": load_digits,
     "npz": load_npz,

@@ -55,45 +55,18 @@ CIFAR100 = CifarVariant(
 )
 
 
-def load_cifar10(
-    *,
-    root: str | Path,
-    download: bool = False,
-    train_size: int | None = None,
-    val_size: int | None = None,
-    test_size: int | None = None,
-    split_seed: int = 0,
-    resize: int | None = None,
-) -> Task:
-    """Load CIFAR-10 (see :func:`load_cifar` for the parameters)."""
-    return load_cifar(CIFAR10, root, download, train_size, val_size, test_size, split_seed, resize)
-
-
-def load_cifar100(
-    *,
-    root: str | Path,
-    download: bool = False,
-    train_size: int | None = None,
-    val_size: int | None = None,
-    test_size: int | None = None,
-    split_seed: int = 0,
-    resize: int | None = None,
-) -> Task:
-    """Load CIFAR-100 with its 100 fine labels (see :func:`load_cifar` for the parameters)."""
-    return load_cifar(CIFAR100, root, download, train_size, val_size, test_size, split_seed, resize)
-
-
 def load_cifar(
     variant: CifarVariant,
+    *,
     root: str | Path,
-    download: bool,
-    train_size: int | None,
-    val_size: int | None,
-    test_size: int | None,
-    split_seed: int,
-    resize: int | None,
+    download: bool = False,
+    train_size: int | None = None,
+    val_size: int | None = None,
+    test_size: int | None = None,
+    split_seed: int = 0,
+    resize: int | None = None,
 ) -> Task:
-    """Load a CIFAR variant as a 3-channel image task.
+    """Load a CIFAR variant as a 3-channel image task (registered with ``variant`` bound).
 
     Args:
         variant: :data:`CIFAR10` or :data:`CIFAR100`.

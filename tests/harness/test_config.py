@@ -44,3 +44,16 @@ def test_config_hash_changes_with_content(tiny_sweep):
     first = parse_config(tiny_sweep).config_hash()
     tiny_sweep["seeds"] = [0, 1]
     assert parse_config(tiny_sweep).config_hash() != first
+
+
+@pytest.mark.parametrize("preset", list_presets())
+def test_presets_parse_and_hcdc_reuses_the_cached_train_source(preset):
+    config = load_config(preset)
+    by_name = {entry.name: entry for entry in config.condensers}
+    hcdc = by_name.get("hcdc")
+    if hcdc is None or hcdc.params.get("graph"):  # graph HCDC learns its own train nodes
+        return
+    source = by_name.get(hcdc.params.get("train_source", "dc"))
+    assert source is not None and hcdc.params.get("train_source_params", {}) == source.params, (
+        f"{preset}: hcdc's train_source_params differ from the sweep's {source and source.name} entry, "
+        "so its S_train would be condensed again instead of read from the cache")

@@ -218,14 +218,14 @@ def test_cifar10_download_extracts_archive(
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(cifar10_root / "cifar-10-batches-py", arcname="cifar-10-batches-py")
     md5 = hashlib.md5(archive.read_bytes()).hexdigest()
-    monkeypatch.setattr(cifar, "CIFAR10", dataclasses.replace(cifar.CIFAR10, archive_md5=md5))
+    variant = dataclasses.replace(cifar.CIFAR10, archive_md5=md5)
 
     def fake_fetch(url: str, dest: Path) -> None:
         shutil.copy(archive, dest)
 
     monkeypatch.setattr(cifar.urllib.request, "urlretrieve", fake_fetch)
     target = tmp_path / "fresh"
-    task = load_task("cifar10", root=target, download=True, val_size=10)
+    task = cifar.load_cifar(variant, root=target, download=True, val_size=10)
     assert len(task.train) == 30
     assert (target / "cifar-10-batches-py" / "test_batch").is_file()
 
