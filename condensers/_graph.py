@@ -25,7 +25,6 @@ random, per class, into proxy train and proxy val nodes (the paper's protocol fo
 
 from __future__ import annotations
 
-import time
 from typing import Any, ClassVar
 
 import torch
@@ -33,11 +32,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from condensers._matching import _window_means, check_positive_float, check_positive_int, gradient_distance
-from harness.errors import ConfigError
+from harness.errors import ConfigError, DivergedError
 from harness.plugin import Condenser
 from harness.seeding import derive_seed
 from harness.spaces.polynomial_filter import normalized_adjacency
-from harness.training import DivergedError
 from harness.types import GraphSplit, ProxyData, RunContext, Task
 
 
@@ -141,7 +139,7 @@ class GraphMatchingCondenser(Condenser):
             ConfigError: ``ipc`` below 1 or a class without training nodes.
             DivergedError: the synthetic features became NaN or infinite.
         """
-        start = time.perf_counter()
+        deadline = ctx.deadline()
         counts = graph_split_counts(task, ipc)
         generator = ctx.generator(self.name)
         device = ctx.device
@@ -161,7 +159,7 @@ class GraphMatchingCondenser(Condenser):
         losses: list[float] = []
         budget_hit = False
         for it in range(self.params["iterations"]):
-            if ctx.budget_seconds is not None and time.perf_counter() - start >= ctx.budget_seconds:
+            if deadline.expired():
                 budget_hit = True
                 break
             group = groups["adjacency" if adjacency is not None and self.updates_adjacency(it) else "features"]

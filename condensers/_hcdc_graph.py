@@ -45,11 +45,10 @@ from torch.func import functional_call
 from condensers._graph import labelled_by_class
 from harness.errors import ConfigError
 from harness.graph_training import labelled
-from harness.hypergradient import Loss, check_neumann, cosine_distance, hypergradient
+from harness.hypergradient import Loss, calibration_step, check_neumann, hypergradient
 from harness.seeding import derive_seed
 from harness.spaces.polynomial_filter import BASES, PolynomialFilterNet, PolynomialFilterSpace, normalized_adjacency
-from harness.training import DivergedError
-from harness.types import GraphSplit, ProxyData, RunContext, Task
+from harness.types import Deadline, GraphSplit, ProxyData, RunContext, Task
 
 GRAPH_DEFAULTS: dict[str, Any] = {
     "train_source": "gcond", "train_source_params": {},
@@ -178,7 +177,7 @@ def condense_graph(task: Task, ipc: int | None, ctx: RunContext, params: dict[st
     fetch_start = time.perf_counter()
     upstream = ctx.proxy_from(p["train_source"], p["train_source_params"], task, ipc)
     fetch_seconds = time.perf_counter() - fetch_start
-    start = time.perf_counter()
+    deadline = ctx.deadline()
     generator = ctx.generator("hcdc-graph")
     graphs = _Graphs(task, upstream, p["val_init"], generator, ctx.device)
     optimizer = torch.optim.Adam([graphs.val_x], lr=p["lr_val"])
@@ -191,12 +190,12 @@ def condense_graph(task: Task, ipc: int | None, ctx: RunContext, params: dict[st
     stopped = False
     for k in range(p["repeats"]):
         for i, arch in enumerate(starts):
-            if _out_of_budget(start, ctx):
+            if deadline.expired():
                 stopped = True
                 break
             lam_start = space.coefficients(arch).to(ctx.device)
             net = _network(space, arch, derive_seed(ctx.seed, "hcdc-graph", k, i), ctx.device)
-            distances, lam = _trajectory(p, net, lam_start, graphs, optimizer, start, ctx)
+            distances, lam = _trajectory(p, net, lam_start, graphs, optimizer, deadline, ctx)
             if distances:
                 curve.append(sum(distances) / len(distances))
                 shifts.append(float((lam - lam_start).norm()))
@@ -207,7 +206,7 @@ def condense_graph(task: Task, ipc: int | None, ctx: RunContext, params: dict[st
     proxy.meta = {
         "ipc": ipc, "train_source": p["train_source"],
         "upstream_seconds": max(0.0, upstream_seconds - fetch_seconds),
-        "train_source_seconds": upstream_seconds, "own_seconds": time.perf_counter() - start,
+        "train_source_seconds": upstream_seconds, "own_seconds": deadline.elapsed(),
         "trajectory_starts": starts, "trajectories_done": len(curve), "alignment_curve": curve,
         "lambda_shift": shifts, "stopped_by_budget": stopped,
         "num_edges": int(proxy.val.edge_index.shape[1]),
@@ -223,7 +222,7 @@ def _network(space: PolynomialFilterSpace, arch: str, seed: int, device: torch.d
 
 
 def _trajectory(p: dict[str, Any], net_s: PolynomialFilterNet, lam: torch.Tensor, graphs: _Graphs,
-                optimizer: torch.optim.Optimizer, start: float,
+                optimizer: torch.optim.Optimizer, deadline: Deadline,
                 ctx: RunContext) -> tuple[list[float], torch.Tensor]:
     """One HPO trajectory of Algorithm 1 (lines 2-8); returns its cosine distances and final λ."""
     net_t = copy.deepcopy(net_s) if p["real_weights"] == "trained" else None
@@ -235,7 +234,7 @@ def _trajectory(p: dict[str, Any], net_s: PolynomialFilterNet, lam: torch.Tensor
                 for net, split, inputs in sides]
     distances: list[float] = []
     for t in range(p["epochs"]):
-        if _out_of_budget(start, ctx):
+        if deadline.expired():
             break
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive_seed(ctx.seed, "hcdc-graph-dropout", t))
@@ -249,19 +248,9 @@ def _trajectory(p: dict[str, Any], net_s: PolynomialFilterNet, lam: torch.Tensor
             continue
         h_s = _hypergradient(p, net_s, lam, _losses_s(p, net_s, graphs), differentiable=True)
         h_t = _hypergradient(p, net_t or net_s, lam, _losses_t(p, net_t or net_s, graphs), differentiable=False)
-        if not all(torch.isfinite(h).all() for h in h_s + h_t):
-            raise DivergedError(f"hcdc: a graph hypergradient became non-finite at epoch {t}; lower "
-                                f"graph.neumann_alpha (now {p['neumann_alpha']}) or graph.lr_lambda "
-                                f"(now {p['lr_lambda']})")
-        distance = cosine_distance(h_t, h_s)
-        optimizer.zero_grad(set_to_none=True)
-        distance.backward(inputs=[graphs.val_x])
-        optimizer.step()
-        if not torch.isfinite(graphs.val_x).all():
-            raise DivergedError(f"hcdc: the learned val node features became non-finite; lower graph.lr_val "
-                                f"(now {p['lr_val']})")
-        distances.append(float(distance.detach()))
-        lam = lam - p["lr_lambda"] * h_s[0].detach()
+        distance, lam = calibration_step(h_t, h_s, graphs.val_x, optimizer, lam, p["lr_lambda"], knobs="graph.")
+        if distance is not None:
+            distances.append(distance)
     return distances, lam
 
 
@@ -301,6 +290,3 @@ def _hypergradient(p: dict[str, Any], net: PolynomialFilterNet, lam: torch.Tenso
     return hypergradient(train_loss, val_loss, list(net.parameters()), [lam], terms=p["neumann_terms"],
                          alpha=p["neumann_alpha"], differentiable=differentiable)
 
-
-def _out_of_budget(start: float, ctx: RunContext) -> bool:
-    return ctx.budget_seconds is not None and time.perf_counter() - start >= ctx.budget_seconds

@@ -14,7 +14,6 @@ baselines).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterator
 
@@ -22,11 +21,10 @@ import torch
 
 from harness.augment import SiameseAugment
 from harness.convnet import ConvNet
-from harness.errors import ConfigError
+from harness.errors import ConfigError, DivergedError
 from harness.plugin import Condenser
 from harness.proxy import class_indices, split_counts, split_per_class
 from harness.seeding import derive_seed
-from harness.training import DivergedError
 from harness.types import ProxyData, RunContext, Split, Task
 
 INITS = ("real", "noise")
@@ -212,7 +210,7 @@ class MatchingCondenser(Condenser):
                 (``init: "real"``), or a ConvNet ``depth`` that pools the images away.
             DivergedError: the synthetic images became NaN or infinite.
         """
-        start = time.perf_counter()
+        deadline = ctx.deadline()
         self._check_task(task, ipc)
         settings = self.run_settings(ipc)
         generator = ctx.generator(self.name)
@@ -222,7 +220,7 @@ class MatchingCondenser(Condenser):
         losses: list[float] = []
         budget_hit = False
         for it in range(self.params["iterations"]):
-            if ctx.budget_seconds is not None and time.perf_counter() - start >= ctx.budget_seconds:
+            if deadline.expired():
                 budget_hit = True
                 break
             net = random_convnet(task, self.params["width"], self.params["depth"],

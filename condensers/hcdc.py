@@ -27,15 +27,14 @@ from torch.func import functional_call
 
 from condensers._hcdc_graph import GRAPH_TEST_PARAMS, condense_graph, graph_settings
 from harness.errors import ConfigError
-from harness.hypergradient import Loss, check_neumann, cosine_distance, hypergradient
+from harness.hypergradient import Loss, calibration_step, check_neumann, hypergradient
 from harness.plugin import Condenser
 from harness.proxy import class_indices, split_counts
 from harness.registry import register_condenser
 from harness.seeding import derive_seed
 from harness.spaces.nasbench201 import NasBench201Space
 from harness.spaces.nasbench201_supernet import NasBench201Supernet, encode_arch
-from harness.training import DivergedError
-from harness.types import ProxyData, RunContext, Split, Task
+from harness.types import Deadline, ProxyData, RunContext, Split, Task
 
 RELAXATIONS: tuple[str, ...] = ("gumbel", "softmax")
 """Appendix G: GDAS hard Gumbel-softmax with straight-through gradients, or DARTS softmax."""
@@ -165,7 +164,7 @@ class HCDC(Condenser):
         fetch_start = time.perf_counter()
         upstream = ctx.proxy_from(self.params["train_source"], self.params["train_source_params"], task, ipc)
         fetch_seconds = time.perf_counter() - fetch_start
-        start = time.perf_counter()
+        deadline = ctx.deadline()
         generator = ctx.generator(self.name)
         s_train = upstream.train.to(ctx.device)
         s_val = self._initial_val(task, upstream.val, generator, ctx.device)
@@ -178,13 +177,13 @@ class HCDC(Condenser):
         stopped = False
         for k in range(self.params["repeats"]):
             for i, arch in enumerate(candidates):
-                if _out_of_budget(start, ctx):
+                if deadline.expired():
                     stopped = True
                     break
                 lam_start = self.params["init_scale"] * encode_arch(arch).to(ctx.device)
                 distances, lam = self._trajectory(task, lam_start, s_train, s_val, real_train, real_val,
                                                   optimizer, generator, derive_seed(ctx.seed, self.name, k, i),
-                                                  start, ctx)
+                                                  deadline, ctx)
                 if distances:
                     curve.append(sum(distances) / len(distances))
                     shifts.append(float((lam - lam_start).norm()))
@@ -193,7 +192,7 @@ class HCDC(Condenser):
                                  f"{len(candidates)}: cosine distance {curve[-1] if curve else float('nan'):.4f}")
             if stopped:
                 break
-        own_seconds = time.perf_counter() - start
+        own_seconds = deadline.elapsed()
         proxy = ProxyData(train=Split(s_train.x.detach().clone(), s_train.y.clone()),
                           val=Split(s_val.x.detach().clone(), s_val.y.clone()))
         upstream_seconds = float(upstream.meta.get("condense_seconds", 0.0))
@@ -246,7 +245,7 @@ class HCDC(Condenser):
 
     def _trajectory(self, task: Task, lam: torch.Tensor, s_train: Split, s_val: Split, real_train: Split,
                     real_val: Split, optimizer: torch.optim.Optimizer, generator: torch.Generator, seed: int,
-                    start: float, ctx: RunContext) -> tuple[list[float], torch.Tensor]:
+                    deadline: Deadline, ctx: RunContext) -> tuple[list[float], torch.Tensor]:
         """One HPO trajectory of Algorithm 1 (lines 2-8); returns its cosine distances and final λ."""
         p = self.params
         net_s = self._supernet(task, seed, ctx.device)
@@ -254,7 +253,7 @@ class HCDC(Condenser):
         optimizers = [self._weight_optimizer(net) for net in (net_s, net_t) if net is not None]
         distances: list[float] = []
         for t in range(p["epochs"]):
-            if _out_of_budget(start, ctx):
+            if deadline.expired():
                 break
             order = torch.randperm(len(s_train), generator=generator).to(s_train.y.device)
             # A last batch of one image is dropped: batch norm cannot train on it.
@@ -270,22 +269,9 @@ class HCDC(Condenser):
             h_t = self._hypergradient(net_t or net_s, _batch(real_train, p["batch_real"], generator),
                                       _batch(real_val, p["batch_real"], generator), lam, noise_seed,
                                       differentiable=False)
-            if not all(torch.isfinite(h).all() for h in h_s + h_t):
-                raise DivergedError(
-                    f"hcdc: a hypergradient became non-finite at epoch {t}; lower neumann_alpha "
-                    f"(now {p['neumann_alpha']}) or lr_lambda (now {p['lr_lambda']})")
-            if not all(any(bool(h.any()) for h in side) for side in (h_s, h_t)):
-                # A Gumbel draw that disconnects the cell: λ has no effect, so nothing to align.
-                continue
-            distance = cosine_distance(h_t, h_s)
-            optimizer.zero_grad(set_to_none=True)
-            distance.backward(inputs=[s_val.x])
-            optimizer.step()
-            if not torch.isfinite(s_val.x).all():
-                raise DivergedError(f"hcdc: the synthetic val images became non-finite; lower lr_val "
-                                    f"(now {p['lr_val']})")
-            distances.append(float(distance.detach()))
-            lam = lam - p["lr_lambda"] * h_s[0].detach()
+            distance, lam = calibration_step(h_t, h_s, s_val.x, optimizer, lam, p["lr_lambda"])
+            if distance is not None:
+                distances.append(distance)
         return distances, lam
 
     def _weight_optimizer(self, net: NasBench201Supernet) -> torch.optim.Optimizer:
@@ -328,6 +314,3 @@ def _batch(split: Split, size: int, generator: torch.Generator) -> Split:
     index = torch.randperm(len(split), generator=generator)[:size].to(split.y.device)
     return split.subset(index)
 
-
-def _out_of_budget(start: float, ctx: RunContext) -> bool:
-    return ctx.budget_seconds is not None and time.perf_counter() - start >= ctx.budget_seconds

@@ -23,6 +23,10 @@ class DataError(CondnasError):
     """A dataset is missing, unreadable or of the wrong shape."""
 
 
+class DivergedError(CondnasError):
+    """Training or condensation produced a non-finite value (a step size too large, broken data)."""
+
+
 def unknown_name_message(kind: str, name: object, choices: list[str]) -> str:
     """``could not resolve <kind> 'x' among choices [...]; did you mean 'y'?``"""
     import difflib

@@ -21,8 +21,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from harness.errors import DivergedError
 from harness.seeding import derive_seed
-from harness.training import DivergedError, Evaluation, init_candidate
+from harness.training import Evaluation, init_candidate
 from harness.types import GraphSplit, TrainProtocol
 
 

@@ -32,7 +32,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, DivergedError
 
 Tensors = list[torch.Tensor]
 Loss = Callable[[Tensors, Tensors], torch.Tensor]
@@ -150,6 +150,40 @@ def cosine_distance(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> tor
     flat_a = torch.cat([t.reshape(-1) for t in a])
     flat_b = torch.cat([t.reshape(-1) for t in b])
     return 1 - (flat_a * flat_b).sum() / (flat_a.norm() * flat_b.norm() + _EPS)
+
+
+def calibration_step(h_real: Sequence[torch.Tensor], h_proxy: Sequence[torch.Tensor], val: torch.Tensor,
+                     optimizer: torch.optim.Optimizer, lam: torch.Tensor, lr_lambda: float,
+                     knobs: str = "") -> tuple[float | None, torch.Tensor]:
+    """One calibration update of HCDC's Algorithm 1 (lines 7-8) from the two hypergradients.
+
+    ``val`` (the learned synthetic validation data, which ``h_proxy`` is differentiable in)
+    takes one ``optimizer`` step down ``D_c(h_real, h_proxy)``, and ``λ ← λ − lr_lambda ·
+    h_proxy[0]``. When either hypergradient is all zero (λ has no effect, e.g. a Gumbel draw
+    that disconnects a cell) there is nothing to align: nothing changes and the distance is
+    ``None``.
+
+    Args:
+        knobs: prefix of the parameter names in error messages (``"graph."`` for graph HCDC).
+
+    Returns:
+        ``(D_c before the step, or None; the new λ)``.
+
+    Raises:
+        DivergedError: a hypergradient or ``val`` became NaN or infinite.
+    """
+    if not all(torch.isfinite(h).all() for h in (*h_real, *h_proxy)):
+        raise DivergedError(f"hcdc: a hypergradient became non-finite; lower {knobs}neumann_alpha or "
+                            f"{knobs}lr_lambda (now {lr_lambda})")
+    if not all(any(bool(h.any()) for h in side) for side in (h_real, h_proxy)):
+        return None, lam
+    distance = cosine_distance(h_real, h_proxy)
+    optimizer.zero_grad(set_to_none=True)
+    distance.backward(inputs=[val])
+    optimizer.step()
+    if not torch.isfinite(val).all():
+        raise DivergedError(f"hcdc: the learned validation data became non-finite; lower {knobs}lr_val")
+    return float(distance.detach()), lam - lr_lambda * h_proxy[0].detach()
 
 
 def check_neumann(terms: int, alpha: float) -> None:

@@ -9,7 +9,6 @@ processes instead. With several GPUs, job ``i`` runs on GPU ``i mod count``.
 from __future__ import annotations
 
 import contextlib
-import functools
 from typing import Any, Callable, Iterable, Iterator
 
 import torch

@@ -14,13 +14,9 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from harness.errors import CondnasError
+from harness.errors import DivergedError
 from harness.seeding import derive_seed
 from harness.types import Split, TrainProtocol
-
-
-class DivergedError(CondnasError):
-    """Training produced a non-finite loss (learning rate too high, broken data)."""
 
 
 @dataclass

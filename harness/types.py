@@ -190,6 +190,22 @@ class TrainProtocol:
 
 
 @dataclass
+class Deadline:
+    """A wall-clock budget counted from construction; ``seconds=None`` never expires."""
+
+    seconds: float | None
+    start: float = field(default_factory=time.perf_counter)
+
+    def elapsed(self) -> float:
+        """Seconds since construction."""
+        return time.perf_counter() - self.start
+
+    def expired(self) -> bool:
+        """Whether the budget is spent."""
+        return self.seconds is not None and self.elapsed() >= self.seconds
+
+
+@dataclass
 class RunContext:
     """Everything a plugin call may need beyond its own parameters.
 
@@ -199,7 +215,8 @@ class RunContext:
         protocol: the task's training protocol.
         cache: the content-addressed cache, for plugins that reuse other stages.
         rank_by: what "better on validation" means: ``"val_acc"`` or ``"val_loss"``.
-        budget_seconds: a wall-clock budget for search algorithms (``None``: unbounded).
+        budget_seconds: a wall-clock budget for iterative plugins (``None``: unbounded); start
+            counting with :meth:`deadline`.
         progress: optional callback taking a short status string.
         upstream: set by a sweep: returns another condenser's proxy of the same task and
             seed through the shared cache (see :meth:`proxy_from`).
@@ -229,6 +246,10 @@ class RunContext:
         proxy = CONDENSERS.create(condenser, **params).condense(task, ipc, self)
         proxy.meta = {**proxy.meta, "condense_seconds": time.perf_counter() - start}
         return proxy
+
+    def deadline(self) -> Deadline:
+        """``budget_seconds`` counted from now."""
+        return Deadline(self.budget_seconds)
 
     def generator(self, salt: str = "") -> torch.Generator:
         """A CPU ``torch.Generator`` seeded from the cell seed and ``salt``."""

@@ -11,17 +11,16 @@ network (softmax, Gumbel sampling, projected weights) is the caller's ``forward`
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, DivergedError
 from harness.seeding import derive_seed
 from harness.spaces.nasbench201_supernet import NasBench201Supernet, candidate_scores
-from harness.training import DivergedError, evaluate_logits
+from harness.training import evaluate_logits
 from harness.types import ProxyData, RunContext, Split
 
 Forward = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
@@ -82,8 +81,7 @@ class BilevelTrainer:
 
     def __init__(self, space: Any, proxy: ProxyData, settings: BilevelSettings, ctx: RunContext,
                  salt: str) -> None:
-        self.start = time.perf_counter()
-        self.deadline = None if ctx.budget_seconds is None else self.start + ctx.budget_seconds
+        self.deadline = ctx.deadline()
         self.settings = settings
         torch.manual_seed(derive_seed(ctx.seed, salt, "init"))
         self.net = NasBench201Supernet.from_space(space, generator=ctx.generator(f"{salt}-alphas")).to(ctx.device)
@@ -96,11 +94,11 @@ class BilevelTrainer:
 
     def elapsed(self) -> float:
         """Seconds since the trainer was built."""
-        return time.perf_counter() - self.start
+        return self.deadline.elapsed()
 
     def out_of_time(self) -> bool:
         """Whether ``ctx.budget_seconds`` has run out."""
-        return self.deadline is not None and time.perf_counter() >= self.deadline
+        return self.deadline.expired()
 
     def best_candidate(self, candidates: list[str]) -> str:
         """The candidate with the highest :func:`candidate_scores` under the current λ."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 from harness.plugin import SearchAlgorithm
@@ -31,20 +30,20 @@ class GridSearch(SearchAlgorithm):
         protocol = ctx.protocol
         if self.params["epochs"] is not None:
             protocol = type(protocol)(**{**protocol.as_dict(), "epochs": self.params["epochs"]})
-        start = time.perf_counter()
+        deadline = ctx.deadline()
         scores = [math.nan] * len(candidates)
         accuracies = [math.nan] * len(candidates)
         trace: list[tuple[float, str]] = []
         best = -math.inf
         for i, arch in enumerate(candidates):
-            if ctx.budget_seconds is not None and time.perf_counter() - start >= ctx.budget_seconds:
+            if deadline.expired():
                 break
             run = space.train_candidate(arch, proxy.train, {"val": proxy.val}, protocol, ctx.seed, ctx.device)
             accuracies[i] = run["val_acc"]
             scores[i] = run["val_acc"] if ctx.rank_by == "val_acc" else -run["val_loss"]
             if scores[i] > best:
                 best = scores[i]
-                trace.append((time.perf_counter() - start, arch))
+                trace.append((deadline.elapsed(), arch))
         selected = trace[-1][1] if trace else candidates[0]
         return SearchResult(scores=scores, selected=selected, trace=trace,
                             meta={"proxy_val_acc": accuracies})

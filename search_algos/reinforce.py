@@ -7,7 +7,6 @@ learning", Machine Learning 1992; set up as in NAS-Bench-201 (Dong & Yang, ICLR 
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import Any
 
 import torch
@@ -67,7 +66,7 @@ class Reinforce(SearchAlgorithm):
         if p["evaluations"] < 0 or not p["lr"] > 0 or not 0 <= p["ema_momentum"] < 1:
             raise ConfigError(f"reinforce needs evaluations >= 0, lr > 0 and 0 <= ema_momentum < 1; got {p}")
         protocol = ctx.protocol if p["epochs"] is None else dataclasses.replace(ctx.protocol, epochs=p["epochs"])
-        start = time.perf_counter()
+        deadline = ctx.deadline()
         logits = (1e-3 * torch.randn(len(EDGES), len(OPS), generator=ctx.generator("reinforce-policy"))
                   ).requires_grad_()
         optimizer = torch.optim.Adam([logits], lr=p["lr"])
@@ -78,7 +77,7 @@ class Reinforce(SearchAlgorithm):
         ema_sum = ema_weight = 0.0
         trace: list[tuple[float, str]] = []
         for _ in range(p["evaluations"]):
-            if ctx.budget_seconds is not None and time.perf_counter() - start >= ctx.budget_seconds:
+            if deadline.expired():
                 break
             log_probs = torch.log_softmax(candidate_scores(logits, candidates), dim=0)
             i = int(torch.multinomial(log_probs.detach().exp(), 1, generator=sampler))
@@ -94,7 +93,7 @@ class Reinforce(SearchAlgorithm):
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            trace.append((time.perf_counter() - start, self._selection(logits, candidates, rewards)))
+            trace.append((deadline.elapsed(), self._selection(logits, candidates, rewards)))
         scores = candidate_scores(logits.detach(), candidates).tolist()
         return SearchResult(scores=scores, selected=self._selection(logits, candidates, rewards), trace=trace,
                             meta={"proxy_val_acc": accuracies, "sampled": sampled, "evaluated": len(rewards),

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
 import inspect
 from typing import Any, Callable
@@ -17,7 +16,7 @@ from harness.data.digits import load_digits
 from harness.data.npz import load_npz
 from harness.data.ogb_arxiv import load_ogbn_arxiv
 from harness.data.planetoid import load_planetoid
-from harness.errors import ConfigError, PluginNotFoundError
+from harness.errors import ConfigError, PluginNotFoundError, unknown_name_message
 from harness.types import Task
 
 __all__ = ["list_datasets", "load_task"]
@@ -55,12 +54,7 @@ def _resolve(name: str) -> Callable[..., Task]:
     """The loader registered as ``name``, or ``PluginNotFoundError`` with a suggestion."""
     if name in _LOADERS:
         return _LOADERS[name]
-    choices = list_datasets()
-    message = f"could not resolve dataset {name!r} among choices {choices}"
-    close = difflib.get_close_matches(str(name), choices, n=1)
-    if close:
-        message += f"; did you mean {close[0]!r}?"
-    raise PluginNotFoundError(message)
+    raise PluginNotFoundError(unknown_name_message("dataset", name, list_datasets()))
 
 
 def _check_params(name: str, loader: Callable[..., Task], params: dict[str, Any]) -> None:

@@ -7,9 +7,8 @@ import torch
 
 from condensers._matching import gradient_distance, random_convnet
 from condensers.dc import DC, class_gradient_distance
-from harness.errors import ConfigError
+from harness.errors import ConfigError, DivergedError
 from harness.testing import check_condenser, tiny_context, tiny_image_task
-from harness.training import DivergedError
 from harness.types import ProxyData
 
 SMALL = {"outer_loop": 2, "inner_loop": 2, "batch_real": 16, "width": 8, "depth": 2}

@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from harness.errors import ConfigError
-from harness.hypergradient import ImplicitOperator, check_neumann, cosine_distance, hypergradient
+from harness.errors import ConfigError, DivergedError
+from harness.hypergradient import ImplicitOperator, calibration_step, check_neumann, cosine_distance, hypergradient
 
 TERMS = (0, 2, 8, 32, 128, 512)
 
@@ -270,3 +270,24 @@ def test_learning_synthetic_validation_points_lowers_the_hypergradient_cosine_di
         optimizer.step()
     after = float(alignment().detach())
     assert after < 0.5 * before, f"cosine distance {before:.3f} -> {after:.3f}: S_val learning did not align"
+
+
+def test_calibration_step_moves_val_towards_alignment_and_lambda_down_the_proxy_hypergradient():
+    val = torch.tensor([1.0, 0.0], requires_grad=True)
+    optimizer = torch.optim.SGD([val], lr=0.1)
+    h_real = [torch.tensor([0.0, 1.0])]
+    before = float(cosine_distance(h_real, [val.detach() * 2]))
+    distance, lam = calibration_step(h_real, [val * 2], val, optimizer, torch.zeros(2), lr_lambda=0.5)
+    assert distance == pytest.approx(before)
+    assert float(cosine_distance(h_real, [val.detach() * 2])) < before
+    assert torch.allclose(lam, torch.tensor([-1.0, 0.0]))
+
+
+def test_calibration_step_skips_a_zero_hypergradient_and_rejects_a_non_finite_one():
+    val = torch.ones(2, requires_grad=True)
+    optimizer = torch.optim.SGD([val], lr=0.1)
+    lam = torch.ones(2)
+    assert calibration_step([torch.zeros(2)], [val], val, optimizer, lam, 0.5) == (None, lam)
+    assert torch.equal(val, torch.ones(2))
+    with pytest.raises(DivergedError, match="graph.neumann_alpha"):
+        calibration_step([torch.tensor([float("nan"), 0.0])], [val], val, optimizer, lam, 0.5, knobs="graph.")

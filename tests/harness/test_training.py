@@ -1,8 +1,9 @@
 import pytest
 import torch
 
+from harness.errors import DivergedError
 from harness.testing import tiny_image_task, tiny_space
-from harness.training import DivergedError, evaluate, train_candidate, train_model
+from harness.training import evaluate, train_candidate, train_model
 from harness.types import TrainProtocol
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|nor_conv_1x1~1|skip_connect~2|"
