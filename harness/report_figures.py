@@ -58,6 +58,7 @@ from harness.report_style import (  # noqa: E402
     json_list,
     missing,
     proxy_label,
+    trace_points,
     truth,
 )
 
@@ -239,7 +240,7 @@ def search_time_figure(frame: pd.DataFrame, groups: dict[GroupKey, pd.DataFrame]
     notes: list[str] = []
     traces: dict[GroupKey, list[tuple[np.ndarray, np.ndarray]]] = {}
     for key, rows in groups.items():
-        found = [trace for trace in map(_trace, _first_ok(rows).to_dict("records")) if trace]
+        found = [trace for trace in map(trace_points, _first_ok(rows).to_dict("records")) if trace]
         if found:
             traces[key] = found
         else:
@@ -289,21 +290,6 @@ def search_time_figure(frame: pd.DataFrame, groups: dict[GroupKey, pd.DataFrame]
     figure.supylabel("test acc. of best-so-far (%)")
     figure.suptitle("Best candidate found vs search time (mean over seeds)")
     return figure, notes
-
-
-def _trace(row: dict[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
-    """A row's trace as (seconds, oracle test accuracy) with unknown candidates dropped."""
-    test_acc = floats(row["true_test_acc"])
-    accuracy = dict(zip(json_list(row["candidates"]) or [], test_acc if test_acc is not None else []))
-    points = []
-    for entry in json_list(row["trace"]) or []:
-        value = entry[2] if len(entry) > 2 and entry[2] is not None else accuracy.get(entry[1], math.nan)
-        if np.isfinite(value):
-            points.append((max(float(entry[0]), 1e-3), float(value)))
-    if not points:
-        return None
-    times, values = np.array(sorted(points, key=lambda point: point[0])).T
-    return times, values
 
 
 def _mean_trace(traces: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...]:
