@@ -19,8 +19,10 @@ draw inside :data:`harness.report_style.STYLE` (set by the caller).
   optimal candidate's accuracy dotted. **Seeds are averaged**: each seed's trace is a step
   function; the line is their mean on the union of the seeds' trace times, starting once
   every seed has a first candidate, and the band spans the seeds' min to max. A trace
-  entry may carry the test accuracy as a third element (searches whose candidates lie
-  outside the oracle's table); otherwise it is looked up in ``true_test_acc``.
+  entry's test accuracy is its third element, which the sweep records (training the
+  architectures outside the oracle's table, e.g. GraphNAS children, on the whole data);
+  older rows without it are looked up in ``true_test_acc``
+  (:func:`harness.report_style.trace_points`).
 - **figure6** (paper Fig. 6-style): per task, condenser and search algorithm that
   measured ``proxy_val_acc``, proxy vs true validation accuracy of every candidate for
   each ratio (first ok seed), the selected candidate starred.

@@ -330,7 +330,7 @@ def search_time_table(frame: pd.DataFrame, groups: dict[GroupKey, pd.DataFrame])
                       if not math.isnan(row.trace_best)}, key=lambda proxy: (order.index(proxy[0]), proxy[1] or 0))
     with_ipc = len(_condensed_ipcs(traced)) > 1
     table = Table(
-        "Figure 4 in numbers. Best (%): whole-data test accuracy of the search's final best-so-far "
+        "Best (%): whole-data test accuracy of the search's final best-so-far "
         f"architecture. To target (s): search seconds (condensation excluded) until the best-so-far "
         f"reached within {TARGET_MARGIN:g} point of Original's Best (the mean over its seeds); "
         "mean ± std over the seeds that reached it, (k/n) when only k of n did. Search (s): the "

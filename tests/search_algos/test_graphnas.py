@@ -200,3 +200,13 @@ def test_a_space_without_decisions_and_bad_parameters_are_config_errors(task, pr
         with pytest.raises(ConfigError, match="graphnas"):
             GraphNAS(**params).search(ToySpace(), ["0-0"], proxy, tiny_context())
 
+
+
+def test_the_graphnas_cpu_preset_names_valid_space_and_search_parameters():
+    from harness.config import load_config
+
+    config = load_config("graphnas-cpu")
+    assert config.space["name"] == "graphnas" and config.budget_seconds > 0
+    GraphNASSpace(**config.space["params"]).check()
+    (entry,) = config.search_algos
+    GraphNAS(**entry.params)._check(GraphNASSpace())
