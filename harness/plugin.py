@@ -96,7 +96,15 @@ class Condenser(Plugin):
 
 
 class SearchAlgorithm(Plugin):
-    """Scores a fixed set of candidate architectures using only a proxy."""
+    """Scores a fixed set of candidate architectures using only a proxy.
+
+    Class attributes:
+        test_space: for an algorithm that needs a particular search space, that space as
+            ``{"name": ..., "params": {...}}``, small enough for the conformance kit
+            (``None``: the kit's tiny space of the task's modality).
+    """
+
+    test_space: ClassVar[dict[str, Any] | None] = None
 
     def search(self, space: Any, candidates: list[str], proxy: ProxyData, ctx: RunContext) -> SearchResult:
         """Return one score per candidate (higher is better), a selection and a trace."""

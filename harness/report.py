@@ -11,6 +11,7 @@ file                     written when
 ``table2.*``             a task with several ratios (Table 2: dataset × ratio rows)
 ``table3.*``             a search algorithm other than ``grid`` (Table 3: time, Perf., speed-up)
 ``table7.*``             a cross-validation task (Table 7: space name containing ``fold``)
+``search_time.*``        a search on ``original`` with a trace (Figure 4's time to its best)
 ``correlation.<fmt>``    an ok row with a Spearman correlation (bars, error bars, ceiling)
 ``figure2.<fmt>``        an ok row with scores (candidates in proxy order, coloured by truth)
 ``figure4.<fmt>``        an ok row with a search trace (best found vs search time)
@@ -54,6 +55,7 @@ TABLES: tuple[tuple[str, str, Callable[..., report_tables.Table | str], bool], .
     ("table2", "Table 2", report_tables.table2, False),
     ("table3", "Table 3", report_tables.table3, False),
     ("table7", "Table 7", report_tables.table7, True),
+    ("search_time", "Figure 4 in numbers", report_tables.search_time_table, False),
 )
 FIGURES = (
     ("correlation", "Ranking correlation per proxy", report_figures.correlation_figure),

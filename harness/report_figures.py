@@ -19,8 +19,10 @@ draw inside :data:`harness.report_style.STYLE` (set by the caller).
   optimal candidate's accuracy dotted. **Seeds are averaged**: each seed's trace is a step
   function; the line is their mean on the union of the seeds' trace times, starting once
   every seed has a first candidate, and the band spans the seeds' min to max. A trace
-  entry may carry the test accuracy as a third element (searches whose candidates lie
-  outside the oracle's table); otherwise it is looked up in ``true_test_acc``.
+  entry's test accuracy is its third element, which the sweep records (training the
+  architectures outside the oracle's table, e.g. GraphNAS children, on the whole data);
+  older rows without it are looked up in ``true_test_acc``
+  (:func:`harness.report_style.trace_points`).
 - **figure6** (paper Fig. 6-style): per task, condenser and search algorithm that
   measured ``proxy_val_acc``, proxy vs true validation accuracy of every candidate for
   each ratio (first ok seed), the selected candidate starred.
@@ -58,6 +60,7 @@ from harness.report_style import (  # noqa: E402
     json_list,
     missing,
     proxy_label,
+    trace_points,
     truth,
 )
 
@@ -239,7 +242,7 @@ def search_time_figure(frame: pd.DataFrame, groups: dict[GroupKey, pd.DataFrame]
     notes: list[str] = []
     traces: dict[GroupKey, list[tuple[np.ndarray, np.ndarray]]] = {}
     for key, rows in groups.items():
-        found = [trace for trace in map(_trace, _first_ok(rows).to_dict("records")) if trace]
+        found = [trace for trace in map(trace_points, _first_ok(rows).to_dict("records")) if trace]
         if found:
             traces[key] = found
         else:
@@ -289,21 +292,6 @@ def search_time_figure(frame: pd.DataFrame, groups: dict[GroupKey, pd.DataFrame]
     figure.supylabel("test acc. of best-so-far (%)")
     figure.suptitle("Best candidate found vs search time (mean over seeds)")
     return figure, notes
-
-
-def _trace(row: dict[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
-    """A row's trace as (seconds, oracle test accuracy) with unknown candidates dropped."""
-    test_acc = floats(row["true_test_acc"])
-    accuracy = dict(zip(json_list(row["candidates"]) or [], test_acc if test_acc is not None else []))
-    points = []
-    for entry in json_list(row["trace"]) or []:
-        value = entry[2] if len(entry) > 2 and entry[2] is not None else accuracy.get(entry[1], math.nan)
-        if np.isfinite(value):
-            points.append((max(float(entry[0]), 1e-3), float(value)))
-    if not points:
-        return None
-    times, values = np.array(sorted(points, key=lambda point: point[0])).T
-    return times, values
 
 
 def _mean_trace(traces: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...]:

@@ -175,6 +175,26 @@ def truth(row: pd.Series) -> np.ndarray | None:
     return floats(row["true_val_acc"])
 
 
+def trace_points(row: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """A row's trace as (seconds, test accuracy of the best so far), in time order.
+
+    The accuracy is a trace entry's third element when it has one (the whole-data test
+    accuracy the sweep records), else the candidate's ``true_test_acc``; entries with neither
+    are dropped, and times are floored at 1 ms for log axes. ``None`` when no entry is left.
+    """
+    test_acc = floats(row["true_test_acc"])
+    accuracy = dict(zip(json_list(row["candidates"]) or [], test_acc if test_acc is not None else []))
+    points = []
+    for entry in json_list(row["trace"]) or []:
+        value = entry[2] if len(entry) > 2 and entry[2] is not None else accuracy.get(entry[1], math.nan)
+        if np.isfinite(value):
+            points.append((max(float(entry[0]), 1e-3), float(value)))
+    if not points:
+        return None
+    times, values = np.array(sorted(points, key=lambda point: point[0])).T
+    return times, values
+
+
 def is_cross_validation(space: Any) -> bool:
     """Whether rows of this search space are Table 7's M-fold cross-validation task."""
     return isinstance(space, str) and "fold" in space.lower()

@@ -16,6 +16,9 @@ Layouts (HCDC paper, section 7 and appendix K):
 - **Table 3**: rows per search algorithm; Time (sec) (search seconds), Perf. (%) and the
   speed-up over the same search on ``original`` per proxy.
 - **Table 7**: rows per condenser of a cross-validation task; Corr. and Perf. per ratio.
+- **Search time** (Figure 4 in numbers): rows per dataset and search algorithm; per proxy the
+  final best-so-far test accuracy of its trace, the search seconds until that came within one
+  point of the search on ``original``, and the whole search's seconds.
 - **Summary** (``table``): one row per (task, condenser, ipc, search algorithm) with
   every metric.
 
@@ -53,6 +56,8 @@ from harness.report_style import (
     ipc_label,
     missing,
     proxy_label,
+    seed_groups,
+    trace_points,
 )
 
 @dataclass(frozen=True)
@@ -78,6 +83,9 @@ SUMMARY_METRICS = (
     Metric("condense_seconds", "Condense (s)", 1, "low"), Metric("search_seconds", "Search (s)", 1, "low"),
     Metric("speedup", "Speed-up", 1),
 )
+TRACE_BEST = Metric("trace_best", "Best (%)", 1)
+TO_TARGET = Metric("trace_to_target", "To target (s)", 1, "low")
+TARGET_MARGIN = 1.0  # points of test accuracy below the original search's best that count as reached
 SUMMARY_BOLD = ("spearman", "perf")
 TABLE3_MAX_PROXIES = 6  # wider than the paper's four proxies, Table 3 turns a row per proxy
 
@@ -304,6 +312,66 @@ def table7(frame: pd.DataFrame, groups: dict[GroupKey, pd.DataFrame]) -> Table |
                 labels = [display(task)] * (len(tasks) > 1) + [display(algo)] * vary_algo + [display(name)]
                 table.rows.append((labels, row))
     return table
+
+
+def search_time_table(frame: pd.DataFrame, groups: dict[GroupKey, pd.DataFrame]) -> Table | str:
+    """Figure 4 in numbers: per proxy, the final best-so-far test accuracy of the search and the
+    search seconds until its best-so-far came within :data:`TARGET_MARGIN` points of the search
+    on ``original`` (the mean over its seeds of their final best-so-far accuracy)."""
+    traced = frame.assign(**_trace_columns(frame))
+    if not traced["trace_best"].notna().any():
+        return "search_time: no ok row has a search trace with test accuracies"
+    keys = [key for key, rows in seed_groups(traced).items()
+            if key[1] == ORIGINAL and rows["trace_best"].notna().any()]
+    if not keys:
+        return "search_time: no search on original has a trace to take the target accuracy from"
+    order = condenser_order(traced["condenser"])
+    proxies = sorted({(row.condenser, None if missing(row.ipc) else int(row.ipc)) for row in traced.itertuples()
+                      if not math.isnan(row.trace_best)}, key=lambda proxy: (order.index(proxy[0]), proxy[1] or 0))
+    with_ipc = len(_condensed_ipcs(traced)) > 1
+    table = Table(
+        "Best (%): whole-data test accuracy of the search's final best-so-far "
+        f"architecture. To target (s): search seconds (condensation excluded) until the best-so-far "
+        f"reached within {TARGET_MARGIN:g} point of Original's Best (the mean over its seeds); "
+        "mean ± std over the seeds that reached it, (k/n) when only k of n did. Search (s): the "
+        "whole search.",
+        ["Dataset", "Search"],
+        [(proxy_label(name, ipc, with_ipc), metric.label) for name, ipc in proxies
+         for metric in (TRACE_BEST, TO_TARGET, TIME)],
+    )
+    cells = _Cells(seed_groups(traced), table)
+    for task, _, _, algo in sorted(keys):
+        row = []
+        for name, ipc in proxies:
+            key = (task, name, ipc, algo)
+            row += [cells.group(key, TRACE_BEST, None if name == ORIGINAL else (task, algo, TRACE_BEST.column)),
+                    _reach_cell(cells.group(key, TO_TARGET)), cells.group(key, TIME)]
+        table.rows.append(([display(task), display(algo)], row))
+    return table
+
+
+def _trace_columns(frame: pd.DataFrame) -> dict[str, list[float]]:
+    """``trace_best`` (a row's final best-so-far test accuracy) and ``trace_to_target`` (its search
+    seconds to reach the target of its task and search algorithm) of every row (NaN where none)."""
+    points = [trace_points(row) if row["status"] == OK else None for _, row in frame.iterrows()]
+    best = [math.nan if p is None else float(p[1][-1]) for p in points]
+    original = frame.assign(trace_best=best)
+    original = original[original["condenser"] == ORIGINAL].groupby(["task", "search_algo"])["trace_best"].mean()
+    to_target = []
+    for (_, row), found in zip(frame.iterrows(), points):
+        target = original.get((row["task"], row["search_algo"]), math.nan) - TARGET_MARGIN
+        reached = [] if found is None else [t for t, acc in zip(*found) if acc >= target]
+        to_target.append(float(reached[0]) if reached else math.nan)
+    return {"trace_best": best, "trace_to_target": to_target}
+
+
+def _reach_cell(cell: Cell) -> Cell:
+    """A time-to-target cell that says so when some or all ok seeds never reached the target."""
+    stat = cell.stat
+    if stat is not None and stat.ok and stat.n < stat.ok:
+        cell.text = "not reached" if stat.n == 0 else (
+            f"{stat.mean:.{TO_TARGET.decimals}f} ± {stat.std:.{TO_TARGET.decimals}f} ({stat.n}/{stat.ok})")
+    return cell
 
 
 def summary_table(frame: pd.DataFrame, groups: dict[GroupKey, pd.DataFrame], sweep: str) -> Table:

@@ -24,8 +24,10 @@ Columns of a row (``ROW_COLUMNS``):
 - per candidate (JSON lists, candidates' order): ``candidates``, ``scores``,
   ``true_val_acc``, ``true_val_loss``, ``true_test_acc``, ``proxy_val_acc``
   (proxy validation accuracy where the algorithm measured one);
-- search trace: ``trace`` (JSON list of ``[wall_seconds, best_candidate_so_far]``) and
-  ``own_choice`` (the algorithm's own discrete choice when it lies outside the candidates);
+- search trace: ``trace`` (JSON list of ``[wall_seconds, best_so_far, test_acc]``, ``test_acc``
+  the whole-data test accuracy of the best architecture so far, trained for the purpose when it
+  is not a candidate, ``null`` when unknown) and ``own_choice`` (the algorithm's own discrete
+  choice when it lies outside the candidates);
 - provenance: ``backend``, ``workers``, ``device``, ``host``, ``config_hash``, ``git_commit``,
   ``versions`` (JSON), ``condenser_source`` / ``search_source`` (the plugins' source hashes).
 """

@@ -56,11 +56,15 @@ def tiny_task(modality: str) -> Task:
     return tiny_graph_task() if modality == "graph" else tiny_image_task()
 
 
-def tiny_space(task: Task) -> Any:
-    """A space small enough to train in milliseconds on ``task``: NAS-Bench-201 cells for images,
-    narrow polynomial filters for graphs."""
+def tiny_space(task: Task, spec: dict[str, Any] | None = None) -> Any:
+    """A space small enough to train in milliseconds on ``task``: the space ``spec``
+    (``{"name": ..., "params": {...}}``, e.g. a search algorithm's ``test_space``) when given,
+    else NAS-Bench-201 cells for images and narrow polynomial filters for graphs."""
     from harness.spaces import get_space
 
+    if spec is not None:
+        return get_space(spec["name"], **spec.get("params", {}), in_channels=task.in_channels,
+                         num_classes=task.num_classes)
     if task.modality == "graph":
         return get_space("polynomial_filter", hidden=8, in_channels=task.in_channels, num_classes=task.num_classes)
     return get_space("nasbench201", C=4, N=1, in_channels=task.in_channels, num_classes=task.num_classes)
@@ -149,7 +153,8 @@ def check_search_algo(algo: SearchAlgorithm, task: Task | None = None, candidate
     an ordered trace, determinism under a seed, and a zero budget that shortens the trace.
 
     Without ``task`` the algorithm is checked on the tiny task of every modality it declares
-    (``candidates``, when given, must then suit each of their spaces). The proxy is a per-class
+    (``candidates``, when given, must then suit each of their spaces), in the algorithm's
+    ``test_space`` when it declares one. The proxy is a per-class
     split of the image train set, or the whole tiny graph with its train and val masks.
 
     Returns:
@@ -163,7 +168,7 @@ def check_search_algo(algo: SearchAlgorithm, task: Task | None = None, candidate
 
 def _check_search_algo_on(algo: SearchAlgorithm, task: Task, candidates: list[str] | None,
                           seed: int) -> SearchResult:
-    space = tiny_space(task)
+    space = tiny_space(task, type(algo).test_space)
     candidates = candidates or space.sample(4, seed=0)
     if task.modality == "graph":
         proxy = ProxyData(train=task.train, val=task.val)

@@ -17,6 +17,7 @@ from harness.registry import register_search_algo
 from harness.spaces.nasbench201 import EDGES, OPS
 from harness.spaces.nasbench201_supernet import candidate_scores
 from harness.types import ProxyData, RunContext, SearchResult
+from search_algos._policy_gradient import MovingAverageBaseline, policy_gradient_step
 
 SELECTIONS = ("policy", "reward")
 
@@ -36,7 +37,7 @@ class Reinforce(SearchAlgorithm):
     ranks by loss, as ``grid`` does); rewards are cached per candidate because that training is
     deterministic. The baseline ``b`` is a bias-corrected exponential moving average of the
     rewards, updated with the current reward first (as NAS-Bench-201 does); Adam minimizes
-    ``-(R - b) · log P(a)``.
+    ``-(R - b) · log P(a)`` (:mod:`search_algos._policy_gradient`).
 
     Stops after ``evaluations`` policy steps or when ``ctx.budget_seconds`` runs out. Scores
     are ``s(a)`` (the policy's log-probabilities restricted to the candidates); with
@@ -56,6 +57,7 @@ class Reinforce(SearchAlgorithm):
     """
 
     modalities = ("image",)
+    depends_on = ("search_algos._policy_gradient",)
     defaults = {"evaluations": 100, "epochs": None, "lr": 0.001, "ema_momentum": 0.9, "select": "policy"}
 
     def search(self, space: Any, candidates: list[str], proxy: ProxyData, ctx: RunContext) -> SearchResult:
@@ -74,7 +76,7 @@ class Reinforce(SearchAlgorithm):
         rewards: dict[int, float] = {}
         sampled: list[int] = []
         accuracies: list[float | None] = [None] * len(candidates)
-        ema_sum = ema_weight = 0.0
+        baseline = MovingAverageBaseline(p["ema_momentum"])
         trace: list[tuple[float, str]] = []
         for _ in range(p["evaluations"]):
             if deadline.expired():
@@ -87,12 +89,7 @@ class Reinforce(SearchAlgorithm):
                                             ctx.seed, ctx.device)
                 accuracies[i] = run["val_acc"]
                 rewards[i] = run["val_acc"] if ctx.rank_by == "val_acc" else -run["val_loss"]
-            ema_sum = p["ema_momentum"] * ema_sum + (1 - p["ema_momentum"]) * rewards[i]
-            ema_weight = p["ema_momentum"] * ema_weight + (1 - p["ema_momentum"])
-            loss = -(rewards[i] - ema_sum / ema_weight) * log_probs[i]
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            policy_gradient_step(optimizer, log_probs[i], rewards[i] - baseline.update(rewards[i]))
             trace.append((deadline.elapsed(), self._selection(logits, candidates, rewards)))
         scores = candidate_scores(logits.detach(), candidates).tolist()
         return SearchResult(scores=scores, selected=self._selection(logits, candidates, rewards), trace=trace,

@@ -10,11 +10,12 @@ import inspect
 
 from harness.errors import ConfigError, PluginNotFoundError, unknown_name_message
 from harness.spaces.gnn_filters import GNNFilterSpace
+from harness.spaces.graphnas import GraphNASSpace
 from harness.spaces.nasbench201 import NasBench201Space
 from harness.spaces.polynomial_filter import PolynomialFilterSpace
 
 _SPACES: dict[str, type] = {"nasbench201": NasBench201Space, "gnn_filters": GNNFilterSpace,
-                            "polynomial_filter": PolynomialFilterSpace}
+                            "polynomial_filter": PolynomialFilterSpace, "graphnas": GraphNASSpace}
 
 
 def list_spaces() -> list[str]:
@@ -22,7 +23,8 @@ def list_spaces() -> list[str]:
     return sorted(_SPACES)
 
 
-def get_space(name: str, **params: object) -> NasBench201Space | GNNFilterSpace | PolynomialFilterSpace:
+def get_space(name: str,
+              **params: object) -> NasBench201Space | GNNFilterSpace | PolynomialFilterSpace | GraphNASSpace:
     """Return the space registered as ``name``, constructed with ``params``.
 
     Raises:
@@ -40,4 +42,4 @@ def get_space(name: str, **params: object) -> NasBench201Space | GNNFilterSpace 
     return cls(**params)
 
 
-__all__ = ["GNNFilterSpace", "NasBench201Space", "PolynomialFilterSpace", "get_space", "list_spaces"]
+__all__ = ["GNNFilterSpace", "GraphNASSpace", "NasBench201Space", "PolynomialFilterSpace", "get_space", "list_spaces"]

@@ -15,7 +15,8 @@ import pytest
 
 from harness.errors import CondnasError
 from harness.report import ReportSummary, write_report
-from harness.report_figures import _mean_trace, _trace
+from harness.report_figures import _mean_trace
+from harness.report_style import trace_points
 from harness.results import ROW_COLUMNS, write_row
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -224,6 +225,26 @@ def test_table3_time_perf_and_speedup_against_original(tmp_path):
     assert not any(note.startswith("table3") for note in summary.skipped)
 
 
+def test_search_time_table_reads_time_to_within_one_point_of_the_original_best(tmp_path):
+    """Original's final best-so-far test accuracies are 80 and 82 (target 81 - 1 = 80)."""
+    def trace(*points):
+        return json.dumps([[t, f"child{i}", acc] for i, (t, acc) in enumerate(points)])
+
+    rows = [make_row("original", ipc=None, search_algo="graphnas", seed=0, trace=trace((1, 70.0), (10, 80.0))),
+            make_row("original", ipc=None, search_algo="graphnas", seed=1, trace=trace((2, 70.0), (20, 82.0))),
+            make_row("hcdc", search_algo="graphnas", seed=0, trace=trace((0.5, 75.0), (2.0, 80.5))),
+            make_row("hcdc", search_algo="graphnas", seed=1, trace=trace((0.4, 79.0))),
+            make_row("random", search_algo="graphnas", seed=0, trace=trace((0.1, 60.0), (0.3, 65.0))),
+            make_row("random", search_algo="graphnas", seed=1, search_seconds=5.0, trace=trace((1.0, 70.0)))]
+    summary = report(tmp_path, rows)
+    (row,) = markdown_rows(tmp_path / "report" / "search_time.md")
+    assert row["Original · Best (%)"] == "81.0 ± 1.0" and row["Original · To target (s)"] == "15.0 ± 5.0"
+    assert row["HCDC · Best (%)"] == "**79.8 ± 0.8**" and row["HCDC · To target (s)"] == "2.0 ± 0.0 (1/2)"
+    assert row["Random · Best (%)"] == "67.5 ± 2.5" and row["Random · To target (s)"] == "not reached"
+    assert row["Random · Time (sec)"] == "12.5 ± 7.5"
+    assert tmp_path / "report" / "search_time.csv" in summary.written
+
+
 def test_table7_for_a_cross_validation_task_only(tmp_path):
     rows = [make_row(name, ipc=ipc, space="cv_folds", spearman=rho)
             for name, ipc, rho in (("random", 2, -0.1), ("random", 4, 0.1), ("hcdc", 2, 0.9), ("hcdc", 4, 0.95))]
@@ -292,7 +313,7 @@ def test_figures_are_skipped_with_reasons_when_rows_lack_their_data(tmp_path):
 
 def test_trace_points_are_oracle_test_accuracies_of_the_best_so_far():
     row = make_row(trace=json.dumps([[0.5, "a1"], [2.0, "outside"], [3.0, "outside", 88.0], [4.0, "a3"]]))
-    times, accuracies = _trace(row)
+    times, accuracies = trace_points(row)
     assert times.tolist() == [0.5, 3.0, 4.0]  # a candidate outside the oracle has no accuracy
     assert accuracies.tolist() == [71.0, 88.0, 79.0]
 

@@ -144,3 +144,37 @@ def test_upstream_proxy_comes_from_the_shared_cache(tiny_sweep, tmp_path):
     assert len(condensed) == 2  # random once (shared), random_twice once
     assert frame.loc["random_twice", "scores"] == frame.loc["random", "scores"]
     assert frame.loc["random_twice", "condense_seconds"] >= frame.loc["random", "condense_seconds"]
+
+
+def test_trace_carries_the_whole_data_test_accuracy_of_children_outside_the_candidates(tmp_path):
+    """GraphNAS' children are not candidates: the sweep trains each trace child on the whole
+    train split under every oracle seed (cached with the oracle runs) for Figure 4."""
+    pytest.importorskip("torch_geometric")
+    import search_algos.graphnas  # noqa: F401  (registers graphnas without the installed entry point)
+
+    config = {
+        "name": "graphnas-tiny",
+        "task": {"name": "csbm", "params": {"num_nodes": 90, "num_features": 8, "avg_degree": 4.0,
+                                            "train_per_class": 8, "val_per_class": 8}},
+        "space": {"name": "graphnas", "params": {"heads": [1, 2], "hidden": [4, 8], "pool_dim": 8}, "candidates": 3},
+        "protocol": {"epochs": 2, "lr": 0.01},
+        "oracle": {"seeds": [0, 1]},
+        "condensers": ["original", {"name": "random", "ipc": [4]}],
+        "search_algos": [{"name": "graphnas", "params": {"evaluations": 4, "controller_hidden": 8}}],
+    }
+    frame = _run(config, tmp_path)
+    assert list(frame["status"]) == ["ok", "ok"], list(frame["error"])
+    oracle = {}
+    for spec_path in (tmp_path / "results" / ".cache" / "oracle").glob("*.spec.json"):
+        spec = json.loads(spec_path.read_text())
+        run = json.loads(spec_path.with_name(spec_path.name.replace(".spec.json", ".json")).read_text())
+        oracle.setdefault(spec["arch"], []).append(run["test_acc"])
+    for _, row in frame.iterrows():
+        trace = json.loads(row["trace"])
+        assert len(trace) == 4 and all(len(entry) == 3 for entry in trace)
+        for _, arch, test_acc in trace:
+            assert len(oracle[arch]) == 2 and test_acc == pytest.approx(sum(oracle[arch]) / 2)
+        assert row["own_choice"] in (trace[-1][1], None)
+    candidates = json.loads(frame.iloc[0]["candidates"])
+    traced = {arch for trace in frame["trace"] for _, arch, _ in json.loads(trace)}
+    assert set(oracle) == set(candidates) | traced  # each child trained once per oracle seed
