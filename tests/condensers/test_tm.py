@@ -21,6 +21,7 @@ RECIPE = ExpertRecipe(width=8, depth=2, epochs=3, lr=0.05, batch_size=16, strate
 
 
 def flat(net: torch.nn.Module) -> torch.Tensor:
+    """``net``'s parameters as one detached ``P`` vector."""
     return torch.nn.utils.parameters_to_vector(net.parameters()).detach()
 
 
