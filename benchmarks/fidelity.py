@@ -1,7 +1,8 @@
-"""Fidelity of the matching condensers: ConvNet test accuracy after training on each condensed set.
+"""Fidelity of the synthesis condensers: ConvNet test accuracy after training on each condensed set.
 
-Reproduces, at CPU scale, the headline comparison of the DC / DSA / DM papers (full CIFAR-10,
-32 px, ConvNet width 128, ipc 10: random 26.0, DC 44.9, DSA 52.1, DM 48.9 % test accuracy):
+Reproduces, at CPU scale, the headline comparison of the DC / DSA / DM / KIP / MTT papers (full
+CIFAR-10, 32 px, ConvNet width 128, ipc 10: random 26.0, DC 44.9, DSA 52.1, DM 48.9, KIP 62.7,
+MTT 65.3 % test accuracy):
 each condenser learns ``ipc`` images per class, and a freshly initialized ConvNet trained on
 the whole learned set (the proxy's train + val images) is tested on the task's test split.
 Each seed condenses once and evaluates ``--evals`` networks; the table gives mean ± std over all
@@ -13,13 +14,19 @@ the epochs; ``plain`` trains without augmentation (how DC and Random are reporte
 augments each image with :class:`harness.augment.SiameseAugment` (how DSA and DM are
 reported, with 1000 epochs in the papers). Every set is evaluated both ways.
 
-Usage (16 minutes on 2 busy CPU cores with the defaults; 26 with ``--evals 2 --dsa-epochs 600``)::
+``tm``'s expert trajectories go to ``--cache`` (default: a fresh temporary directory, so the
+first seed trains them and the others reuse them); the report says what that reuse saved.
+
+Usage (about 35 minutes on 2 busy CPU cores with the defaults; 26 for random, dc, dsa and dm
+with ``--evals 2 --dsa-epochs 600``; 19 for random, kip and tm)::
 
     python benchmarks/fidelity.py --out results/fidelity.md
+    python benchmarks/fidelity.py --methods random kip tm --out results/fidelity-kip-tm.md
 
 At this scale (5000 train images at 16 px, ConvNet width 32, 40-400 iterations instead of
 1000-20000, hence the larger ``lr_img``) DC, DSA and DM all beat random by 6-8 points but
-do not separate from each other as they do in the papers.
+do not separate from each other as they do in the papers. KIP (empirical ConvNet NTK, 100
+iterations) and TM (5 experts of 10 epochs, 100 iterations) beat random by about 7 and 10 points.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -37,8 +45,11 @@ import torch.nn.functional as F
 import condensers.dc  # noqa: F401  (registers the plugin)
 import condensers.dm  # noqa: F401
 import condensers.dsa  # noqa: F401
+import condensers.kip  # noqa: F401
 import condensers.random_selection  # noqa: F401
+import condensers.tm  # noqa: F401
 from harness.augment import SiameseAugment
+from harness.cache import Cache
 from harness.convnet import ConvNet
 from harness.data import load_task
 from harness.registry import CONDENSERS
@@ -54,8 +65,11 @@ CPU_SETTINGS: dict[str, dict[str, Any]] = {
     "dsa": {"iterations": 40, "outer_loop": 5, "inner_loop": 5, "lr_img": 0.3, "batch_real": 64, "width": 32,
             "depth": 3},
     "dm": {"iterations": 400, "lr_img": 3.0, "batch_real": 128, "width": 32, "depth": 3},
+    "kip": {"kernel": "convnet", "iterations": 100, "lr_img": 0.04, "batch_real": 50, "width": 32, "depth": 3},
+    "tm": {"iterations": 100, "lr_img": 1000.0, "syn_steps": 20, "expert_epochs": 2, "max_start_epoch": 6,
+           "experts": 5, "expert_train_epochs": 10, "batch_train": 64, "width": 32, "depth": 3},
 }
-PAPER = {"random": 26.0, "dc": 44.9, "dsa": 52.1, "dm": 48.9}
+PAPER = {"random": 26.0, "dc": 44.9, "dsa": 52.1, "dm": 48.9, "kip": 62.7, "tm": 65.3}
 
 
 def train_and_test(images: Split, test: Split, width: int, depth: int, epochs: int, augment: bool,
@@ -84,16 +98,21 @@ def train_and_test(images: Split, test: Split, width: int, depth: int, epochs: i
 
 
 def run(task: Task, methods: list[str], ipc: int, seeds: list[int], evals: int, width: int, depth: int,
-        epochs: dict[str, int], log: Any) -> dict[str, dict[str, list[float]]]:
+        epochs: dict[str, int], cache: Cache, log: Any) -> dict[str, dict[str, list[float]]]:
     """Condense with every method and seed, evaluate each set; per method the lists of
-    accuracies per protocol and of condensation seconds."""
+    accuracies per protocol and of condensation seconds (and, for methods with expert
+    trajectories, of ``experts_trained`` and ``expert_seconds`` per seed)."""
     results: dict[str, dict[str, list[float]]] = {}
     for method in methods:
         record = results.setdefault(method, {"seconds": [], **{protocol: [] for protocol in epochs}})
         for seed in seeds:
             start = time.perf_counter()
-            proxy = CONDENSERS.create(method, **CPU_SETTINGS[method]).condense(task, ipc, RunContext(seed=seed))
+            context = RunContext(seed=seed, cache=cache)
+            proxy = CONDENSERS.create(method, **CPU_SETTINGS[method]).condense(task, ipc, context)
             record["seconds"].append(time.perf_counter() - start)
+            for key in ("experts_trained", "expert_seconds"):
+                if key in proxy.meta:
+                    record.setdefault(key, []).append(proxy.meta[key])
             learned = Split(torch.cat([proxy.train.x, proxy.val.x]), torch.cat([proxy.train.y, proxy.val.y]))
             for protocol, n_epochs in epochs.items():
                 for k in range(evals):
@@ -113,6 +132,29 @@ def table(results: dict[str, dict[str, list[float]]], protocols: list[str]) -> s
         cells = [_mean_std(record[p]) for p in protocols]
         lines.append(f"| {method} | " + " | ".join(cells) + f" | {_mean_std(record['seconds'], 1)} | "
                      f"{PAPER.get(method, float('nan')):.1f} |")
+    return "\n".join(lines)
+
+
+def expert_reuse(results: dict[str, dict[str, list[float]]], seeds: list[int]) -> str:
+    """One line per method with expert trajectories: what training them cost, what reusing them
+    from the cache cost, and the seconds saved against training them for every seed."""
+    lines = []
+    for method, record in results.items():
+        if "expert_seconds" not in record:
+            continue
+        runs = list(zip(seeds, record["experts_trained"], record["expert_seconds"]))
+        trained = [(seed, n, s) for seed, n, s in runs if n > 0]
+        reused = [(seed, s) for seed, n, s in runs if n == 0]
+        if not trained:
+            lines.append(f"- `{method}`: every seed found its experts in the cache "
+                         f"({statistics.mean(s for _, s in reused):.2f} s each to load).")
+            continue
+        per_expert = sum(s for _, _, s in trained) / sum(n for _, n, _ in trained)
+        experts = CPU_SETTINGS[method]["experts"]
+        saved = sum(experts * per_expert - s for _, s in reused)
+        lines.append(f"- `{method}`: {experts} expert trajectories trained in {per_expert * experts:.1f} s "
+                     f"(seed {trained[0][0]}); seeds {[seed for seed, _ in reused]} loaded them from the cache in "
+                     f"{', '.join(f'{s:.2f}' for _, s in reused)} s: {saved:.1f} s saved.")
     return "\n".join(lines)
 
 
@@ -139,6 +181,8 @@ def main() -> None:
     parser.add_argument("--dsa-epochs", type=int, default=300, help="epochs with DSA augmentation (paper: 1000)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1 is fastest on a shared 2-core machine)")
+    parser.add_argument("--cache", type=Path, help="where tm keeps its expert trajectories (default: a fresh "
+                        "temporary directory, so the first seed trains them)")
     parser.add_argument("--out", type=Path, help="also write the report here")
     args = parser.parse_args()
 
@@ -147,14 +191,18 @@ def main() -> None:
                      test_size=args.test_size, resize=args.resize)
     start = time.perf_counter()
     epochs = {"plain": args.plain_epochs, "dsa": args.dsa_epochs}
-    results = run(task, args.methods, args.ipc, args.seeds, args.evals, args.eval_width, args.eval_depth, epochs,
-                  log=lambda line: print(line, flush=True))
+    with tempfile.TemporaryDirectory(prefix="fidelity-cache-") as scratch:
+        results = run(task, args.methods, args.ipc, args.seeds, args.evals, args.eval_width, args.eval_depth, epochs,
+                      Cache(args.cache or scratch), log=lambda line: print(line, flush=True))
     settings = "\n".join(f"- `{method}`: {CPU_SETTINGS[method] or 'no parameters'}" for method in args.methods)
+    reuse = expert_reuse(results, args.seeds)
     report = (f"## Condensation fidelity, CIFAR-10 subset (train {args.train_size}, {args.resize} px), "
               f"ipc {args.ipc}, seeds {args.seeds}\n\n{table(results, list(epochs))}\n\n"
               f"Evaluation: ConvNet width {args.eval_width}, depth {args.eval_depth}, {args.evals} network(s) per "
               f"set, {args.plain_epochs} epochs plain / {args.dsa_epochs} epochs with DSA augmentation, "
               f"tested on {args.test_size} images. Condenser settings:\n{settings}\n\n"
+              + (f"Expert trajectories (included in the condensation seconds):\n{reuse}\n\n" if reuse else "")
+              + 
               f"Total {time.perf_counter() - start:.0f} s with {args.threads} torch thread(s).\n")
     print(report)
     if args.out:

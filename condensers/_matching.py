@@ -1,13 +1,16 @@
-"""What the matching condensers ``dc``, ``dsa`` and ``dm`` share.
+"""What the synthesis condensers ``dc``, ``dsa``, ``dm``, ``kip`` and ``tm`` share.
 
-All three learn a synthetic set ``S`` of ``ipc`` images per class (class ``c`` in rows
+Each learns a synthetic set ``S`` of ``ipc`` images per class (class ``c`` in rows
 ``c·ipc … (c+1)·ipc − 1`` of one leaf tensor ``(K·ipc)×C×H×W``, ``K`` classes), initialized
-from random real images of the class (``init: "real"``) or Gaussian noise (``init: "noise"``).
-Each iteration draws a freshly initialized :class:`harness.convnet.ConvNet`, compares a
-per-class real batch with the class's synthetic images through it, and takes an SGD step
-(momentum 0.5, as in the reference implementation) on ``S``. The learned set is finally split
-into proxy train / val with :func:`harness.proxy.split_per_class` (the paper's protocol for
-baselines).
+from random real images of the class (``init: "real"``) or Gaussian noise (``init: "noise"``),
+by repeating one optimization step (:class:`Learner`) ``iterations`` times or until the time
+budget runs out; the learned set is finally split into proxy train / val with
+:func:`harness.proxy.split_per_class` (the paper's protocol for baselines).
+
+The matching condensers (:class:`MatchingCondenser`: ``dc``, ``dsa``, ``dm``) draw a freshly
+initialized :class:`harness.convnet.ConvNet` each iteration, compare a per-class real batch
+with the class's synthetic images through it, and take an SGD step (momentum 0.5, as in the
+reference implementation) on ``S``.
 
 :func:`gradient_distance` is the layer-wise distance of Zhao, Mopuri & Bilen (ICLR 2021, eq. 4).
 """
@@ -109,12 +112,13 @@ def class_pairs(sampler: RealSampler, synthetic: SyntheticSet, batch_real: int, 
         yield c, real, syn
 
 
-def random_convnet(task: Task, width: int, depth: int, seed: int, device: torch.device) -> ConvNet:
+def random_convnet(task: Task, width: int, depth: int, seed: int, device: torch.device,
+                   outputs: int | None = None) -> ConvNet:
     """A freshly initialized ConvNet for ``task`` whose weights depend only on ``seed``
-    (the global RNG is left untouched)."""
+    (the global RNG is left untouched), with ``outputs`` logits (default: one per class)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = ConvNet(task.in_channels, task.num_classes, task.image_size, width=width, depth=depth)
+        net = ConvNet(task.in_channels, outputs or task.num_classes, task.image_size, width=width, depth=depth)
     return net.to(device)
 
 
@@ -165,19 +169,31 @@ def check_positive_float(plugin: str, key: str, value: Any) -> None:
         raise ConfigError(f"{plugin}: {key} must be a positive number, got {value!r}")
 
 
-class MatchingCondenser(Condenser):
-    """The loop shared by ``dc``, ``dsa`` and ``dm``.
+class Learner:
+    """The optimization state of one condensation run, built by :meth:`SynthesisCondenser.learner`."""
 
-    :meth:`condense` initializes the synthetic set, then for each of ``iterations`` iterations
-    (fewer when ``ctx.budget_seconds`` runs out) draws a fresh ConvNet seeded by
-    ``(seed, name, iteration)`` and calls :meth:`iteration`, which updates the images and
-    returns the iteration's matching loss. All other randomness (initialization, real batches,
-    augmentation) comes from ``ctx.generator(name)``.
+    def step(self, it: int) -> float:
+        """Update the synthetic images once (iteration ``it``) and return the iteration's loss."""
+        raise NotImplementedError
 
-    Every subclass has the parameters ``iterations``, ``lr_img``, ``batch_real``, ``width``,
-    ``depth`` and ``init``; ``meta`` records ``iterations`` done, the final ``matching_loss``,
-    ``loss_curve`` (means over up to 10 consecutive windows of iterations) and whether the
-    budget stopped the loop.
+    def meta(self) -> dict[str, Any]:
+        """Diagnostics added to the proxy's ``meta`` when the loop ends."""
+        return {}
+
+
+class SynthesisCondenser(Condenser):
+    """The loop shared by every condenser that learns synthetic images.
+
+    :meth:`condense` initializes the synthetic set from ``ctx.generator(name)``, asks
+    :meth:`learner` for the run's optimization state, then calls its ``step`` for each of
+    ``iterations`` iterations, fewer when ``ctx.budget_seconds`` runs out (counted from the end
+    of the learner's set-up, so that shared, cacheable preparation such as ``tm``'s expert
+    trajectories is not charged to the synthesis budget).
+
+    Every subclass has the parameters ``iterations``, ``lr_img``, ``width``, ``depth`` (of the
+    ConvNet it uses) and ``init``; ``meta`` records ``iterations`` done, the final
+    ``matching_loss``, ``loss_curve`` (means over up to 10 consecutive windows of iterations),
+    whether the budget stopped the loop, and the learner's own diagnostics.
     """
 
     modalities = ("image",)
@@ -187,7 +203,7 @@ class MatchingCondenser(Condenser):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         check_positive_int(self.name, "iterations", self.params["iterations"], minimum=0)
-        for key in ("batch_real", "width", "depth"):
+        for key in ("width", "depth"):
             check_positive_int(self.name, key, self.params[key])
         check_positive_float(self.name, "lr_img", self.params["lr_img"])
         if self.params["init"] not in INITS:
@@ -197,9 +213,9 @@ class MatchingCondenser(Condenser):
         """Settings that depend on ``ipc`` (recorded in meta); raise ``ConfigError`` when there are none."""
         return {}
 
-    def iteration(self, net: ConvNet, synthetic: SyntheticSet, sampler: RealSampler,
-                  optimizer: torch.optim.Optimizer, generator: torch.Generator) -> float:
-        """Update ``synthetic.images`` against ``net`` and return the iteration's matching loss."""
+    def learner(self, task: Task, synthetic: SyntheticSet, sampler: RealSampler, generator: torch.Generator,
+                ctx: RunContext) -> Learner:
+        """The optimization state of one run on ``synthetic``; randomness from ``generator`` or ``ctx``."""
         raise NotImplementedError
 
     def condense(self, task: Task, ipc: int | None, ctx: RunContext) -> ProxyData:
@@ -210,22 +226,20 @@ class MatchingCondenser(Condenser):
                 (``init: "real"``), or a ConvNet ``depth`` that pools the images away.
             DivergedError: the synthetic images became NaN or infinite.
         """
-        deadline = ctx.deadline()
         self._check_task(task, ipc)
         settings = self.run_settings(ipc)
         generator = ctx.generator(self.name)
         sampler = RealSampler(task.train, task.num_classes, ctx.device)
         synthetic = init_synthetic(sampler, ipc, self.params["init"], generator)
-        optimizer = torch.optim.SGD([synthetic.images], lr=self.params["lr_img"], momentum=IMAGE_MOMENTUM)
+        learner = self.learner(task, synthetic, sampler, generator, ctx)
+        deadline = ctx.deadline()  # after set-up, so TM's expert training is not charged to the budget
         losses: list[float] = []
         budget_hit = False
         for it in range(self.params["iterations"]):
             if deadline.expired():
                 budget_hit = True
                 break
-            net = random_convnet(task, self.params["width"], self.params["depth"],
-                                 derive_seed(ctx.seed, self.name, "net", it), ctx.device)
-            losses.append(self.iteration(net, synthetic, sampler, optimizer, generator))
+            losses.append(learner.step(it))
             if not torch.isfinite(synthetic.images).all():
                 raise DivergedError(
                     f"{self.name}: the synthetic images became non-finite at iteration {it} "
@@ -236,7 +250,7 @@ class MatchingCondenser(Condenser):
         proxy = split_per_class(learned, task.num_classes, task.val_fraction, ctx.generator(f"{self.name}-split"))
         proxy.meta = {"ipc": ipc, **settings, "iterations": len(losses),
                       "matching_loss": losses[-1] if losses else None, "loss_curve": _window_means(losses),
-                      "stopped_by_budget": budget_hit}
+                      "stopped_by_budget": budget_hit, **learner.meta()}
         return proxy
 
     def _check_task(self, task: Task, ipc: int | None) -> None:
@@ -253,6 +267,45 @@ class MatchingCondenser(Condenser):
                 raise ConfigError(f"{self.name}: class {c} has {len(index)} training images, fewer than {needed} "
                                   f"(ipc={ipc}, init {self.params['init']!r}); lower ipc, use init 'noise' "
                                   "or use more training images")
+
+
+class MatchingCondenser(SynthesisCondenser):
+    """The loop shared by ``dc``, ``dsa`` and ``dm``.
+
+    Each iteration draws a fresh ConvNet seeded by ``(seed, name, iteration)`` and calls
+    :meth:`iteration`, which updates the images with an SGD optimizer (``lr_img``, momentum
+    0.5) and returns the iteration's matching loss. All other randomness (initialization, real
+    batches, augmentation) comes from ``ctx.generator(name)``. Besides the parameters of
+    :class:`SynthesisCondenser`, every subclass has ``batch_real``.
+    """
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        check_positive_int(self.name, "batch_real", self.params["batch_real"])
+
+    def iteration(self, net: ConvNet, synthetic: SyntheticSet, sampler: RealSampler,
+                  optimizer: torch.optim.Optimizer, generator: torch.Generator) -> float:
+        """Update ``synthetic.images`` against ``net`` and return the iteration's matching loss."""
+        raise NotImplementedError
+
+    def learner(self, task: Task, synthetic: SyntheticSet, sampler: RealSampler, generator: torch.Generator,
+                ctx: RunContext) -> Learner:
+        """SGD (momentum 0.5) on the images, one fresh random ConvNet per :meth:`iteration`."""
+        return _MatchingLearner(self, task, synthetic, sampler, generator, ctx)
+
+
+class _MatchingLearner(Learner):
+    def __init__(self, condenser: MatchingCondenser, task: Task, synthetic: SyntheticSet, sampler: RealSampler,
+                 generator: torch.Generator, ctx: RunContext) -> None:
+        self.condenser, self.task, self.synthetic, self.sampler = condenser, task, synthetic, sampler
+        self.generator, self.ctx = generator, ctx
+        self.optimizer = torch.optim.SGD([synthetic.images], lr=condenser.params["lr_img"], momentum=IMAGE_MOMENTUM)
+
+    def step(self, it: int) -> float:
+        params = self.condenser.params
+        net = random_convnet(self.task, params["width"], params["depth"],
+                             derive_seed(self.ctx.seed, self.condenser.name, "net", it), self.ctx.device)
+        return self.condenser.iteration(net, self.synthetic, self.sampler, self.optimizer, self.generator)
 
 
 def _window_means(values: list[float]) -> list[float]:

@@ -16,6 +16,21 @@ from harness.errors import ConfigError
 from harness.types import MODALITIES, ProxyData, RunContext, SearchResult, Task
 
 
+def modules_source_hash(names: list[str] | tuple[str, ...]) -> str:
+    """SHA-256 of the source of the modules ``names`` (imported if needed), in order, duplicates once.
+
+    A cache key that includes it is invalidated by any edit to those modules.
+    """
+    digest = hashlib.sha256()
+    for name in dict.fromkeys(names):
+        module = sys.modules.get(name) or importlib.import_module(name)
+        try:
+            digest.update(inspect.getsource(module).encode())
+        except (OSError, TypeError):
+            digest.update(name.encode())
+    return digest.hexdigest()
+
+
 class Plugin:
     """Common parameter handling of all plugins.
 
@@ -54,15 +69,8 @@ class Plugin:
 
         Part of every cache key, so editing a plugin invalidates only its own artifacts.
         """
-        digest = hashlib.sha256()
         names = [klass.__module__ for klass in cls.__mro__ if klass is not object] + list(cls.depends_on)
-        for name in dict.fromkeys(names):
-            module = sys.modules.get(name) or importlib.import_module(name)
-            try:
-                digest.update(inspect.getsource(module).encode())
-            except (OSError, TypeError):
-                digest.update(name.encode())
-        return digest.hexdigest()
+        return modules_source_hash(names)
 
     def unsupported_reason(self, task: Task) -> str | None:
         """Why this plugin cannot run on ``task``, or ``None`` when it can."""
