@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from harness.batched_training import candidate_groups, group_size, train_runs
 from harness.cache import Cache
 from harness.metrics import noise_ceiling
 from harness.types import Task, TrainProtocol
@@ -68,10 +69,25 @@ def oracle_run_spec(task_spec: dict[str, Any], space_spec: dict[str, Any], proto
             "arch": arch, "seed": seed}
 
 
-def train_oracle_run(task: Task, space: Any, protocol: TrainProtocol, arch: str, seed: int,
-                     device: Any) -> dict[str, float]:
-    """Train ``arch`` on the task's train split and evaluate it on val and test."""
-    return space.train_candidate(arch, task.train, {"val": task.val, "test": task.test}, protocol, seed, device)
+def train_oracle_runs(task: Task, space: Any, protocol: TrainProtocol, runs: list[tuple[str, int]],
+                      device: Any) -> dict[tuple[str, int], dict[str, float]]:
+    """Train each ``(arch, seed)`` of ``runs`` on the task's train split and evaluate it on val and
+    test, together when the space allows (:func:`harness.batched_training.train_runs`)."""
+    return train_runs(space, runs, task.train, {"val": task.val, "test": task.test}, protocol, device)
+
+
+def oracle_groups(candidates: list[str], seeds: list[int], missing: list[tuple[str, int]], space: Any,
+                  task: Task, protocol: TrainProtocol) -> list[list[tuple[str, int]]]:
+    """The groups of runs to train so that every missing run is computed.
+
+    For each seed, the candidates are cut into :func:`harness.batched_training.candidate_groups`
+    (as grid search cuts them), and every group holding a missing run is trained whole: a run's
+    numbers then never depend on what was cached, on ``--jobs`` or on resuming.
+    """
+    wanted = set(missing)
+    size = group_size(space, task.train, protocol.batch_size)
+    return [[(arch, seed) for arch in group] for seed in seeds for group in candidate_groups(candidates, size)
+            if any((arch, seed) in wanted for arch in group)]
 
 
 def build_oracle_table(candidates: list[str], seeds: list[int],
