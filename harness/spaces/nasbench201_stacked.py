@@ -149,19 +149,34 @@ class _Identity(nn.Module):
         return x
 
 
-class _Route(nn.Module):
-    """One operation of one edge, run for the members whose cell has it there.
+class _Branch(nn.Module):
+    """One operation on the edges leaving one node, run for every member whose cell has it there.
+
+    The operation runs once over the gathered slots of all those (edge, member) pairs; its
+    output is then cut into one segment per edge, added into that edge's target node.
 
     Attributes:
-        source, target: the edge's nodes.
-        members: long tensor of the member slots that run ``op``.
+        source: the node the edges leave.
+        targets: each segment's target node, in edge order.
+        sizes: each segment's number of members.
+        gather: the member slots of all segments, concatenated (long tensor).
+        op: the stacked operation over those slots.
     """
 
-    def __init__(self, source: int, target: int, members: list[int], op: nn.Module) -> None:
+    def __init__(self, source: int, segments: list[tuple[int, list[int]]], op: nn.Module) -> None:
         super().__init__()
-        self.source, self.target = source, target
-        self.register_buffer("members", torch.tensor(members, dtype=torch.long))
+        self.source = source
+        self.targets = [target for target, _ in segments]
+        self.sizes = [len(members) for _, members in segments]
+        self.register_buffer("gather", torch.tensor([k for _, members in segments for k in members]))
+        for i, (_, members) in enumerate(segments):
+            self.register_buffer(f"members_{i}", torch.tensor(members))
         self.op = op
+
+    def segments(self, x: torch.Tensor) -> list[tuple[int, torch.Tensor, torch.Tensor]]:
+        """``(target, member slots, output)`` of each segment, given the gathered slots ``x``."""
+        outputs = self.op(x).split(self.sizes, dim=3)
+        return [(target, getattr(self, f"members_{i}"), out) for i, (target, out) in enumerate(zip(self.targets, outputs))]
 
 
 def _cell_op(op: str, layers: list[nn.Module]) -> nn.Module:
@@ -175,22 +190,22 @@ def _cell_op(op: str, layers: list[nn.Module]) -> nn.Module:
 
 
 class _GatherMembers(torch.autograd.Function):
-    """The member slots ``members[r]`` of a node ``B×H×W×K×C``, for each route ``r`` leaving it.
+    """The member slots ``members[b]`` of a node ``B×H×W×K×C``, for each branch ``b`` leaving it.
 
     Autograd would give each gather its own node-sized zero gradient and then add them up;
-    this backward fills one and adds every route's gradient into its slots.
+    this backward fills one and adds every branch's gradient into its slots.
     """
 
     @staticmethod
     def forward(ctx: Any, node: torch.Tensor, members: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
-        """Return one ``B×H×W×len(members[r])×C`` tensor per route."""
+        """Return one ``B×H×W×len(members[b])×C`` tensor per branch."""
         ctx.members, ctx.shape, ctx.dtype, ctx.device = members, node.shape, node.dtype, node.device
         rows = node.reshape(-1, *node.shape[3:])  # (B·H·W)×K×C
         return tuple(rows.index_select(1, index).view(*node.shape[:3], len(index), -1) for index in members)
 
     @staticmethod
     def backward(ctx: Any, *grads: torch.Tensor | None) -> tuple[torch.Tensor, None]:
-        """Scatter-add every route's gradient into one node-sized gradient."""
+        """Scatter-add every branch's gradient into one node-sized gradient."""
         grad = torch.zeros(ctx.shape, dtype=ctx.dtype, device=ctx.device)
         for index, part in zip(ctx.members, grads):
             if part is not None:
@@ -201,32 +216,37 @@ class _GatherMembers(torch.autograd.Function):
 class _StackedCell(nn.Module):
     """The members' cells (xautodl ``InferCell``) at one position: ``B×H×W×K×C`` → same.
 
-    Each route gathers its members' slots of its source node and adds its output into their
-    slots of its target node; a node no route reaches stays zero (all its edges ``none``).
+    Once a node is computed, each operation on the edges leaving it runs once (a
+    :class:`_Branch`); node ``j`` is then the sum of its segments, added in edge order so each
+    member sums its edges as ``InferCell`` does. A node no edge reaches stays zero.
     """
 
     def __init__(self, cells: list[nn.Module], member_ops: list[tuple[str, ...]]) -> None:
         super().__init__()
-        routes = []
-        for e, (target, source) in enumerate(EDGES):
-            for op in sorted({ops[e] for ops in member_ops} - {"none"}):
-                members = [k for k, ops in enumerate(member_ops) if ops[e] == op]
-                routes.append(_Route(source, target, members, _cell_op(op, [cells[k].layers[e] for k in members])))
-        self.routes = nn.ModuleList(routes)
+        branches = []
+        for source in range(NUM_NODES - 1):
+            edges = [(e, target) for e, (target, edge_source) in enumerate(EDGES) if edge_source == source]
+            for op in sorted({ops[e] for ops in member_ops for e, _ in edges} - {"none"}):
+                users = [(e, target, [k for k, ops in enumerate(member_ops) if ops[e] == op]) for e, target in edges]
+                users = [(e, target, members) for e, target, members in users if members]
+                layers = [cells[k].layers[e] for e, _, members in users for k in members]
+                branches.append(_Branch(source, [(target, members) for _, target, members in users],
+                                        _cell_op(op, layers)))
+        self.branches = nn.ModuleList(branches)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Compute nodes 1..3 in order, each the sum of its incoming edges in edge order."""
-        inputs: dict[int, torch.Tensor] = {}
+        incoming: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {j: [] for j in range(1, NUM_NODES)}
         node = x
         for target in range(1, NUM_NODES):
-            leaving = [i for i, route in enumerate(self.routes) if route.source == target - 1]
+            leaving = [branch for branch in self.branches if branch.source == target - 1]
             if leaving:
-                pieces = _GatherMembers.apply(node, tuple(self.routes[i].members for i in leaving))
-                inputs.update(zip(leaving, pieces))
+                for branch, piece in zip(leaving, _GatherMembers.apply(node, tuple(b.gather for b in leaving))):
+                    for segment_target, members, out in branch.segments(piece):
+                        incoming[segment_target].append((members, out))
             node = torch.zeros_like(x)
-            for i, route in enumerate(self.routes):
-                if route.target == target:
-                    node.index_add_(3, route.members, route.op(inputs[i]))
+            for members, out in incoming[target]:
+                node.index_add_(3, members, out)
         return node
 
 
