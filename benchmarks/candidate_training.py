@@ -27,6 +27,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from dataclasses import dataclass
 
@@ -34,7 +35,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from harness.batched_training import group_size, train_batched, train_members
+from harness.batched_training import TRAINER_ENV, group_size, train_batched, train_members
 from _preset import load_preset
 from harness.data import load_task
 from harness.oracle import oracle_groups
@@ -84,7 +85,7 @@ def oracle_speed(preset_name: str = "quick") -> None:
     preset = load_preset(preset_name)
     config, task, space, candidates = preset.config, preset.task, preset.space, preset.candidates
     runs = [(arch, seed) for seed in config.oracle_seeds for arch in candidates]
-    groups = oracle_groups(candidates, config.oracle_seeds, runs, space, task, config.protocol)
+    groups = oracle_groups(candidates, config.oracle_seeds, runs, space, task, config.protocol, CPU)
     evaluations = {"val": task.val, "test": task.test}
     seconds = {"one at a time": 0.0, "batched": 0.0}
     results: dict[str, dict] = {"one at a time": {}, "batched": {}}
@@ -131,10 +132,11 @@ def throughput(name: str, setting: Setting, steps: int, repeats: int) -> None:
     else:
         generator = torch.Generator().manual_seed(0)
         n = steps * protocol.batch_size
-        train = Split(torch.randn(n, *setting.image, generator=generator), torch.randint(0, 10, (n,), generator=generator))
+        train = Split(torch.randn(n, *setting.image, generator=generator),
+                      torch.randint(0, 10, (n,), generator=generator))
         epochs = 1
     protocol = TrainProtocol(**{**protocol.as_dict(), "epochs": epochs})
-    archs = space.sample(setting.candidates, 0)[:group_size(space, train, protocol.batch_size)]
+    archs = space.sample(setting.candidates, 0)[:_members(space, train, protocol.batch_size)]
     times: dict[str, list[float]] = {"one at a time": [], "batched": []}
     for _ in range(repeats):
         start = time.perf_counter()
@@ -153,6 +155,19 @@ def throughput(name: str, setting: Setting, steps: int, repeats: int) -> None:
     steps_each = epochs * steps_per_epoch(len(train), protocol.batch_size)
     print(f"{name} ({len(archs)} candidates, {steps_each} steps each, fastest of {repeats}): {cells}; "
           f"batched {rates['batched'] / rates['one at a time']:.2f}× faster")
+
+
+def _members(space: NasBench201Space, train: Split, batch_size: int) -> int:
+    """The group size of the batched trainer when forced (``CONDNAS_TRAINER=batched``)."""
+    previous = os.environ.get(TRAINER_ENV)
+    os.environ[TRAINER_ENV] = "batched"
+    try:
+        return group_size(space, train, batch_size, CPU)
+    finally:
+        if previous is None:
+            del os.environ[TRAINER_ENV]
+        else:
+            os.environ[TRAINER_ENV] = previous
 
 
 if __name__ == "__main__":

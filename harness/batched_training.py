@@ -11,14 +11,14 @@ learning rate can amplify). When the space can stack its networks — a
 that module, each on its own batches; otherwise they train one at a time.
 
 Groups are cut from the candidate list by :func:`candidate_groups` with :func:`group_size`,
-which depend only on the list, the space, the train split's shape and the batch size; the
-oracle and grid search therefore train a candidate in the same group and get identical
-numbers for it.
+which depend only on the list, the space, the train split's shape, the batch size and the
+device; the oracle and grid search therefore train a candidate in the same group and get
+identical numbers for it.
 
 The environment variable ``CONDNAS_TRAINER`` chooses the trainer:
 
-* ``auto`` (default): batched when the space supports it and at least two candidates fit
-  in a group (:data:`PIXEL_BUDGET`), else one at a time;
+* ``auto`` (default): batched when the space supports it and it gains (see
+  :func:`group_size`), else one at a time;
 * ``sequential``: always one at a time (the reference path);
 * ``batched``: batched wherever the space supports it, even for a single run.
 """
@@ -44,8 +44,12 @@ MAX_MEMBERS = 16
 """At most this many runs train together (more gains little on a CPU, where larger
 activations fall out of cache)."""
 PIXEL_BUDGET = 2**19
-"""Members × batch size × image pixels stays within this, bounding the activations' memory
-(about 2 GB for NAS-Bench-201 cells at C=8)."""
+"""Members × batch size × image pixels stays within this, bounding the activations' memory."""
+CPU_PIXELS = 2**14
+"""Under ``auto`` on a CPU, runs train together only when a batch holds at most this many
+pixels (batch size × height × width): beyond, each candidate's convolutions keep the core
+busy on their own and batching gains little (``benchmarks/candidate_training.py``: about 2×
+at the ``quick`` preset's 4,096, 1.0-1.15× at ``cifar10-cpu``'s 32,768)."""
 
 Run = tuple[str, int]
 """An ``(arch, seed)`` pair."""
@@ -71,12 +75,20 @@ def uses_batched(space: Any, n_runs: int) -> bool:
     return n_runs >= (1 if mode == "batched" else 2)
 
 
-def group_size(space: Any, train: Split, batch_size: int) -> int:
-    """How many runs train together on ``train`` with ``batch_size``: 1 when they train one at
-    a time, else as many as :data:`MAX_MEMBERS` and :data:`PIXEL_BUDGET` allow (at least 1)."""
-    if trainer_mode() == "sequential" or not hasattr(space, "stack_networks"):
+def group_size(space: Any, train: Split, batch_size: int, device: torch.device) -> int:
+    """How many runs train together on ``train`` with ``batch_size`` on ``device``.
+
+    1 (one at a time) when the space cannot stack its networks, under
+    ``CONDNAS_TRAINER=sequential``, or — under ``auto`` — on a CPU when a batch holds more
+    than :data:`CPU_PIXELS` pixels; else as many as :data:`MAX_MEMBERS` and
+    :data:`PIXEL_BUDGET` allow (at least 1).
+    """
+    mode = trainer_mode()
+    if mode == "sequential" or not hasattr(space, "stack_networks"):
         return 1
     pixels = min(batch_size, len(train)) * math.prod(train.x.shape[2:])
+    if mode == "auto" and torch.device(device).type == "cpu" and pixels > CPU_PIXELS:
+        return 1
     return max(1, min(MAX_MEMBERS, PIXEL_BUDGET // max(1, pixels)))
 
 

@@ -77,7 +77,7 @@ def train_oracle_runs(task: Task, space: Any, protocol: TrainProtocol, runs: lis
 
 
 def oracle_groups(candidates: list[str], seeds: list[int], missing: list[tuple[str, int]], space: Any,
-                  task: Task, protocol: TrainProtocol) -> list[list[tuple[str, int]]]:
+                  task: Task, protocol: TrainProtocol, device: Any) -> list[list[tuple[str, int]]]:
     """The groups of runs to train so that every missing run is computed.
 
     For each seed, the candidates are cut into :func:`harness.batched_training.candidate_groups`
@@ -85,7 +85,7 @@ def oracle_groups(candidates: list[str], seeds: list[int], missing: list[tuple[s
     numbers then never depend on what was cached, on ``--jobs`` or on resuming.
     """
     wanted = set(missing)
-    size = group_size(space, task.train, protocol.batch_size)
+    size = group_size(space, task.train, protocol.batch_size, device)
     return [[(arch, seed) for arch in group] for seed in seeds for group in candidate_groups(candidates, size)
             if any((arch, seed) in wanted for arch in group)]
 

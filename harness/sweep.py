@@ -228,7 +228,8 @@ def _oracle_stage(config: SweepConfig, setup: Setup, candidates: list[str], n_jo
         return oracle_run_spec(setup.task, setup.space, protocol, arch, seed)
 
     def run_missing(missing: list[tuple[str, int]]) -> dict:
-        groups = oracle_groups(candidates, config.oracle_seeds, missing, space_of(setup), task_of(setup), protocol)
+        groups = oracle_groups(candidates, config.oracle_seeds, missing, space_of(setup), task_of(setup), protocol,
+                               torch.device(setup.device))
         results = _drain(run_jobs(functools.partial(_oracle_job, setup), [(g,) for g in groups], n_jobs),
                          len(groups), "oracle", progress)
         wanted = set(missing)

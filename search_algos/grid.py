@@ -41,7 +41,8 @@ class GridSearch(SearchAlgorithm):
         trace: list[tuple[float, str]] = []
         best = -math.inf
         done = 0
-        for group in candidate_groups(candidates, group_size(space, proxy.train, protocol.batch_size)):
+        size = group_size(space, proxy.train, protocol.batch_size, ctx.device)
+        for group in candidate_groups(candidates, size):
             if ctx.budget_seconds is not None and time.perf_counter() - start >= ctx.budget_seconds:
                 break
             runs = train_runs(space, [(arch, ctx.seed) for arch in group], proxy.train, {"val": proxy.val},

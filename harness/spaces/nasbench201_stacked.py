@@ -176,7 +176,8 @@ class _Branch(nn.Module):
     def segments(self, x: torch.Tensor) -> list[tuple[int, torch.Tensor, torch.Tensor]]:
         """``(target, member slots, output)`` of each segment, given the gathered slots ``x``."""
         outputs = self.op(x).split(self.sizes, dim=3)
-        return [(target, getattr(self, f"members_{i}"), out) for i, (target, out) in enumerate(zip(self.targets, outputs))]
+        return [(target, getattr(self, f"members_{i}"), out)
+                for i, (target, out) in enumerate(zip(self.targets, outputs))]
 
 
 def _cell_op(op: str, layers: list[nn.Module]) -> nn.Module:

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from harness.batched_training import (TRAINER_ENV, candidate_groups, group_size, train_members, train_runs,
-                                      uses_batched)
+from harness.batched_training import (MAX_MEMBERS, TRAINER_ENV, candidate_groups, group_size, train_members,
+                                      train_runs, uses_batched)
 from harness.errors import ConfigError
 from harness.testing import tiny_image_task, tiny_space
 from harness.training import DivergedError, init_candidate
@@ -98,9 +98,9 @@ def test_trainer_is_chosen_by_the_environment(monkeypatch):
     space = tiny_space(task)
     monkeypatch.delenv(TRAINER_ENV, raising=False)
     assert uses_batched(space, 2) and not uses_batched(space, 1)
-    assert group_size(space, task.train, 16) > 1
+    assert group_size(space, task.train, 16, CPU) > 1
     monkeypatch.setenv(TRAINER_ENV, "sequential")
-    assert not uses_batched(space, 2) and group_size(space, task.train, 16) == 1
+    assert not uses_batched(space, 2) and group_size(space, task.train, 16, CPU) == 1
     monkeypatch.setenv(TRAINER_ENV, "batched")
     assert uses_batched(space, 1)
     monkeypatch.setenv(TRAINER_ENV, "fastest")
@@ -113,14 +113,18 @@ def test_spaces_without_stacking_train_one_at_a_time(monkeypatch):
 
     graph = tiny_graph_task()
     monkeypatch.setenv(TRAINER_ENV, "batched")
-    assert not uses_batched(tiny_space(graph), 4) and group_size(tiny_space(graph), graph.train, 16) == 1
+    assert not uses_batched(tiny_space(graph), 4) and group_size(tiny_space(graph), graph.train, 16, CPU) == 1
 
 
-def test_group_size_bounds_members_by_pixels():
+def test_group_size_bounds_members_by_pixels(monkeypatch):
     space = tiny_space(tiny_image_task())
     big = tiny_image_task(size=64)
-    assert group_size(space, big.train, 16) == 2**19 // (16 * 64 * 64) == 8
-    assert group_size(space, big.train, 1024) == 2**19 // (48 * 64 * 64) == 2  # a batch holds at most the 48 images
+    monkeypatch.setenv(TRAINER_ENV, "batched")
+    assert group_size(space, big.train, 16, CPU) == 2**19 // (16 * 64 * 64) == 8
+    assert group_size(space, big.train, 1024, CPU) == 2**19 // (48 * 64 * 64) == 2  # a batch holds the 48 images
+    monkeypatch.setenv(TRAINER_ENV, "auto")  # on a CPU, only batches of few pixels gain
+    assert group_size(space, big.train, 16, CPU) == 1
+    assert group_size(space, tiny_image_task(size=8).train, 16, CPU) == MAX_MEMBERS
 
 
 def test_candidate_groups_are_consecutive_near_equal_and_bounded():
