@@ -150,7 +150,7 @@ def throughput(name: str, setting: Setting, steps: int, repeats: int) -> None:
     images = len(archs) * epochs * len(train)
     full = setting.protocol.epochs * setting.train_size
     rates = {trainer: images / min(values) for trainer, values in times.items()}
-    cells = ", ".join(f"{trainer} {rate:,.0f} images/s = {60 * rate / full:,.2f} candidates/min"
+    cells = ", ".join(f"{trainer} {rate:,.0f} images/s = {60 * rate / full:.3g} candidates/min"
                       for trainer, rate in rates.items())
     steps_each = epochs * steps_per_epoch(len(train), protocol.batch_size)
     print(f"{name} ({len(archs)} candidates, {steps_each} steps each, fastest of {repeats}): {cells}; "

@@ -45,11 +45,12 @@ MAX_MEMBERS = 16
 activations fall out of cache)."""
 PIXEL_BUDGET = 2**19
 """Members × batch size × image pixels stays within this, bounding the activations' memory."""
-CPU_PIXELS = 2**14
+CPU_PIXELS = 2**15
 """Under ``auto`` on a CPU, runs train together only when a batch holds at most this many
 pixels (batch size × height × width): beyond, each candidate's convolutions keep the core
-busy on their own and batching gains little (``benchmarks/candidate_training.py``: about 2×
-at the ``quick`` preset's 4,096, 1.0-1.15× at ``cifar10-cpu``'s 32,768)."""
+busy on their own and batching gains nothing (``benchmarks/candidate_training.py`` on two
+shared cores: 1.8-2.2× at the ``quick`` preset's 4,096 pixels, 1.0-1.25× at ``cifar10-cpu``'s
+32,768, 0.9× at the paper's 262,144)."""
 
 Run = tuple[str, int]
 """An ``(arch, seed)`` pair."""
