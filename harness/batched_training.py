@@ -56,6 +56,18 @@ Run = tuple[str, int]
 """An ``(arch, seed)`` pair."""
 
 
+class MembersDivergedError(DivergedError):
+    """Some members of a stacked model diverged.
+
+    Attributes:
+        members: their slots.
+    """
+
+    def __init__(self, members: list[int], losses: list[float]) -> None:
+        super().__init__(f"training diverged for member(s) {members} (losses {losses}); lower the learning rate")
+        self.members = members
+
+
 def trainer_mode() -> str:
     """The trainer chosen by ``CONDNAS_TRAINER`` (``"auto"`` when unset).
 
@@ -132,7 +144,11 @@ def train_batched(space: Any, runs: list[Run], train: Split, evaluations: dict[s
     start = time.perf_counter()
     model = space.stack_networks([arch for arch, _ in runs],
                                  [init_candidate(space, arch, seed) for arch, seed in runs]).to(device)
-    train_members(model, train.to(device), protocol, [derive_seed(seed, arch, "order") for arch, seed in runs])
+    try:
+        train_members(model, train.to(device), protocol, [derive_seed(seed, arch, "order") for arch, seed in runs])
+    except MembersDivergedError as error:
+        raise DivergedError(f"training diverged for (arch, seed) {[runs[k] for k in error.members]}; "
+                            "lower the learning rate") from error
     networks = [network.to(device) for network in model.unstack()]
     splits = {name: split.to(device) for name, split in evaluations.items()}
     results = {}
@@ -155,7 +171,7 @@ def train_members(model: torch.nn.Module, train: Split, protocol: TrainProtocol,
     members' mean cross-entropies, so each member's gradient is its own.
 
     Raises:
-        DivergedError: some member's loss became NaN or infinite (the members are named by slot).
+        MembersDivergedError: some member's loss became NaN or infinite.
     """
     n = len(train)
     batch_size = min(protocol.batch_size, n)
@@ -175,6 +191,5 @@ def train_members(model: torch.nn.Module, train: Split, protocol: TrainProtocol,
             schedule.step()
         diverged = (~torch.isfinite(losses)).nonzero().flatten().tolist()
         if diverged:
-            raise DivergedError(f"training diverged for member(s) {diverged} (losses "
-                                f"{[losses[k].item() for k in diverged]}); lower the learning rate")
+            raise MembersDivergedError(diverged, [losses[k].item() for k in diverged])
     return model

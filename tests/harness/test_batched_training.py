@@ -85,12 +85,14 @@ def test_unstack_hands_back_the_trained_networks():
         torch.testing.assert_close(out[:, k], network(x))
 
 
-def test_a_diverging_member_is_named(monkeypatch):
+def test_diverging_runs_are_named(monkeypatch):
     task = tiny_image_task()
-    space = tiny_space(task)
-    stacked = space.stack_networks(ARCHS[:2], [init_candidate(space, arch, 0) for arch in ARCHS[:2]])
-    with pytest.raises(DivergedError, match=r"member\(s\) \[0, 1\].*lower the learning rate"):
-        train_members(stacked, task.train, TrainProtocol(epochs=2, batch_size=16, lr=1e12, weight_decay=0.0), [0, 1])
+    monkeypatch.setenv(TRAINER_ENV, "batched")
+    explosive = TrainProtocol(epochs=2, batch_size=16, lr=1e12, weight_decay=0.0)
+    runs = [(ARCHS[0], 0), (ARCHS[1], 3)]
+    with pytest.raises(DivergedError, match="lower the learning rate") as raised:
+        train_runs(tiny_space(task), runs, task.train, {"val": task.val}, explosive, CPU)
+    assert str(runs) in str(raised.value)  # both runs explode, named by arch and seed
 
 
 def test_trainer_is_chosen_by_the_environment(monkeypatch):
