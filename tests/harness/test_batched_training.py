@@ -137,3 +137,15 @@ def test_candidate_groups_are_consecutive_near_equal_and_bounded():
     assert candidate_groups(names[:2], 1) == [["0"], ["1"]]
     with pytest.raises(ConfigError, match="at least one"):
         candidate_groups(names, 0)
+
+
+def test_oracle_trains_the_whole_group_of_each_missing_run(monkeypatch):
+    from harness import batched_training
+    from harness.oracle import oracle_groups
+
+    task = tiny_image_task()
+    monkeypatch.delenv(TRAINER_ENV, raising=False)
+    monkeypatch.setattr(batched_training, "MAX_MEMBERS", 2)
+    names = ["a", "b", "c", "d", "e"]  # groups [a b] [c] [d e], as grid search cuts them
+    groups = oracle_groups(names, [0, 1], [("d", 1), ("c", 1)], tiny_space(task), task, PROTOCOL, CPU)
+    assert groups == [[("c", 1)], [("d", 1), ("e", 1)]]
