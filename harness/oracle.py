@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from harness.batched_training import candidate_groups, group_size, train_runs
 from harness.cache import Cache
 from harness.metrics import noise_ceiling
 from harness.types import Task, TrainProtocol
@@ -62,16 +63,36 @@ class OracleTable:
 
 
 def oracle_run_spec(task_spec: dict[str, Any], space_spec: dict[str, Any], protocol: TrainProtocol,
-                    arch: str, seed: int) -> dict[str, Any]:
-    """The cache spec of one oracle training run."""
+                    arch: str, seed: int, group_size: int) -> dict[str, Any]:
+    """The cache spec of one oracle training run.
+
+    ``group_size`` (:func:`harness.batched_training.group_size`; 1: one at a time) is part of the
+    key: batched and one-at-a-time training agree only to float tolerance, so a run cached by one
+    trainer is not served to a sweep whose grid search trains with the other.
+    """
     return {"task": task_spec, "space": space_spec, "protocol": protocol.as_dict(),
-            "arch": arch, "seed": seed}
+            "arch": arch, "seed": seed, "group_size": group_size}
 
 
-def train_oracle_run(task: Task, space: Any, protocol: TrainProtocol, arch: str, seed: int,
-                     device: Any) -> dict[str, float]:
-    """Train ``arch`` on the task's train split and evaluate it on val and test."""
-    return space.train_candidate(arch, task.train, {"val": task.val, "test": task.test}, protocol, seed, device)
+def train_oracle_runs(task: Task, space: Any, protocol: TrainProtocol, runs: list[tuple[str, int]],
+                      device: Any) -> dict[tuple[str, int], dict[str, float]]:
+    """Train each ``(arch, seed)`` of ``runs`` on the task's train split and evaluate it on val and
+    test, together when the space allows (:func:`harness.batched_training.train_runs`)."""
+    return train_runs(space, runs, task.train, {"val": task.val, "test": task.test}, protocol, device)
+
+
+def oracle_groups(candidates: list[str], seeds: list[int], missing: list[tuple[str, int]], space: Any,
+                  task: Task, protocol: TrainProtocol, device: Any) -> list[list[tuple[str, int]]]:
+    """The groups of runs to train so that every missing run is computed.
+
+    For each seed, the candidates are cut into :func:`harness.batched_training.candidate_groups`
+    (as grid search cuts them), and every group holding a missing run is trained whole: a run's
+    numbers then never depend on what was cached, on ``--jobs`` or on resuming.
+    """
+    wanted = set(missing)
+    size = group_size(space, task.train, protocol.batch_size, device)
+    return [[(arch, seed) for arch in group] for seed in seeds for group in candidate_groups(candidates, size)
+            if any((arch, seed) in wanted for arch in group)]
 
 
 def build_oracle_table(candidates: list[str], seeds: list[int],

@@ -30,13 +30,14 @@ import yaml
 from tqdm.auto import tqdm
 
 from harness import metrics, parallel, provenance
+from harness.batched_training import group_size
 from harness.cache import Cache, canonical_json, content_key
 from harness.config import PluginEntry, SweepConfig
 from harness.data import load_task
 from harness.errors import ConfigError, CondnasError
 from harness.fileio import atomic_write_text
-from harness.oracle import (ORACLE_STAGE, OracleTable, benchmark_oracle, compute_oracle, oracle_run_spec,
-                            train_oracle_run)
+from harness.oracle import (ORACLE_STAGE, OracleTable, benchmark_oracle, compute_oracle, oracle_groups,
+                            oracle_run_spec, train_oracle_runs)
 from harness.parallel import run_jobs
 from harness.registry import CONDENSERS, SEARCH_ALGOS
 from harness.results import merge_rows, read_rows, write_row
@@ -224,23 +225,35 @@ def _oracle_stage(config: SweepConfig, setup: Setup, candidates: list[str], n_jo
         return benchmark_oracle(candidates, {a: {"val_acc": v["valid_acc"], "test_acc": v["test_acc"]}
                                              for a, v in table.items()})
     protocol = TrainProtocol(**setup.protocol)
+    size = _oracle_group_size(setup, protocol)
 
     def spec_of(arch: str, seed: int) -> dict[str, Any]:
-        return oracle_run_spec(setup.task, setup.space, protocol, arch, seed)
+        return oracle_run_spec(setup.task, setup.space, protocol, arch, seed, size)
 
     def run_missing(missing: list[tuple[str, int]]) -> dict:
-        runs = run_jobs(functools.partial(_oracle_job, setup), missing, n_jobs)
-        return dict(_drain(runs, len(missing), "oracle", progress))
+        groups = oracle_groups(candidates, config.oracle_seeds, missing, space_of(setup), task_of(setup), protocol,
+                               torch.device(setup.device))
+        results = _drain(run_jobs(functools.partial(_oracle_job, setup), [(g,) for g in groups], n_jobs),
+                         len(groups), "oracle", progress)
+        wanted = set(missing)
+        return {run: value for group in results for run, value in group.items() if run in wanted}
 
     return compute_oracle(candidates, config.oracle_seeds, spec_of, Cache(setup.cache_root), run_missing)
 
 
-def _oracle_job(setup: Setup, arch: str, seed: int) -> tuple[tuple[str, int], dict[str, float]]:
+def _oracle_job(setup: Setup, group: list[tuple[str, int]]) -> dict[tuple[str, int], dict[str, float]]:
+    """Train a group of oracle runs and cache each (keeping a value another process cached first)."""
     protocol = TrainProtocol(**setup.protocol)
-    spec = oracle_run_spec(setup.task, setup.space, protocol, arch, seed)
-    run = Cache(setup.cache_root).get_or_compute(ORACLE_STAGE, spec, lambda: train_oracle_run(
-        task_of(setup), space_of(setup), protocol, arch, seed, torch.device(setup.device)))
-    return (arch, seed), run
+    cache = Cache(setup.cache_root)
+    trained = train_oracle_runs(task_of(setup), space_of(setup), protocol, group, torch.device(setup.device))
+    size = _oracle_group_size(setup, protocol)
+    return {(arch, seed): cache.get_or_compute(ORACLE_STAGE, oracle_run_spec(setup.task, setup.space, protocol,
+                                                                             arch, seed, size), lambda v=value: v)
+            for (arch, seed), value in trained.items()}
+
+
+def _oracle_group_size(setup: Setup, protocol: TrainProtocol) -> int:
+    return group_size(space_of(setup), task_of(setup).train, protocol.batch_size, torch.device(setup.device))
 
 
 def condense_spec(setup: Setup, condenser: Any, ipc: int | None, seed: int) -> dict[str, Any]:

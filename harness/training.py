@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -45,11 +45,7 @@ def train_model(model: torch.nn.Module, train: Split, protocol: TrainProtocol, s
     n = len(train)
     batch_size = min(protocol.batch_size, n)
     steps = steps_per_epoch(n, batch_size)
-    total_steps = protocol.epochs * steps
-    optimizer = torch.optim.SGD(model.parameters(), lr=protocol.lr, momentum=protocol.momentum,
-                                weight_decay=protocol.weight_decay, nesterov=protocol.nesterov)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: 0.5 * (1.0 + math.cos(math.pi * step / max(1, total_steps))))
+    optimizer, schedule = sgd_with_cosine(model.parameters(), protocol, protocol.epochs * steps)
     generator = torch.Generator().manual_seed(seed)
     model.train()
     for _ in range(protocol.epochs):
@@ -64,6 +60,16 @@ def train_model(model: torch.nn.Module, train: Split, protocol: TrainProtocol, s
         if not torch.isfinite(loss):
             raise DivergedError(f"training diverged (loss {loss.item()}); lower the learning rate")
     return model
+
+
+def sgd_with_cosine(parameters: Iterable[torch.nn.Parameter], protocol: TrainProtocol, total_steps: int
+                    ) -> tuple[torch.optim.SGD, torch.optim.lr_scheduler.LambdaLR]:
+    """The protocol's SGD over ``parameters`` and its per-step cosine schedule over ``total_steps``."""
+    optimizer = torch.optim.SGD(parameters, lr=protocol.lr, momentum=protocol.momentum,
+                                weight_decay=protocol.weight_decay, nesterov=protocol.nesterov)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 0.5 * (1.0 + math.cos(math.pi * step / max(1, total_steps))))
+    return optimizer, schedule
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:

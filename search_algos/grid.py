@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from harness.batched_training import candidate_groups, group_size, train_runs
 from harness.plugin import SearchAlgorithm
 from harness.registry import register_search_algo
 from harness.types import ProxyData, RunContext, SearchResult
@@ -16,7 +17,10 @@ class GridSearch(SearchAlgorithm):
 
     Each candidate is trained with the task's protocol (``epochs`` may be overridden) and
     scored by proxy validation accuracy, or by negated proxy validation loss when the sweep
-    ranks by loss. Candidates not reached within the budget score NaN.
+    ranks by loss. Candidates train in the oracle's groups
+    (:func:`harness.batched_training.candidate_groups`), together where the space allows, so
+    a group's candidates are scored when the group finishes and the budget is checked
+    between groups; candidates not reached within the budget score NaN.
 
     Parameters:
         epochs: training epochs on the proxy (``None``: the task protocol's).
@@ -26,7 +30,7 @@ class GridSearch(SearchAlgorithm):
     defaults = {"epochs": None}
 
     def search(self, space: Any, candidates: list[str], proxy: ProxyData, ctx: RunContext) -> SearchResult:
-        """Train and score each candidate in order until done or out of budget."""
+        """Train and score the candidates, group by group in order, until done or out of budget."""
         protocol = ctx.protocol
         if self.params["epochs"] is not None:
             protocol = type(protocol)(**{**protocol.as_dict(), "epochs": self.params["epochs"]})
@@ -35,15 +39,21 @@ class GridSearch(SearchAlgorithm):
         accuracies = [math.nan] * len(candidates)
         trace: list[tuple[float, str]] = []
         best = -math.inf
-        for i, arch in enumerate(candidates):
+        done = 0
+        size = group_size(space, proxy.train, protocol.batch_size, ctx.device)
+        for group in candidate_groups(candidates, size):
             if deadline.expired():
                 break
-            run = space.train_candidate(arch, proxy.train, {"val": proxy.val}, protocol, ctx.seed, ctx.device)
-            accuracies[i] = run["val_acc"]
-            scores[i] = run["val_acc"] if ctx.rank_by == "val_acc" else -run["val_loss"]
-            if scores[i] > best:
-                best = scores[i]
-                trace.append((deadline.elapsed(), arch))
+            runs = train_runs(space, [(arch, ctx.seed) for arch in group], proxy.train, {"val": proxy.val},
+                              protocol, ctx.device)
+            for i, arch in enumerate(group, start=done):
+                run = runs[arch, ctx.seed]
+                accuracies[i] = run["val_acc"]
+                scores[i] = run["val_acc"] if ctx.rank_by == "val_acc" else -run["val_loss"]
+                if scores[i] > best:
+                    best = scores[i]
+                    trace.append((deadline.elapsed(), arch))
+            done += len(group)
         selected = trace[-1][1] if trace else candidates[0]
         return SearchResult(scores=scores, selected=selected, trace=trace,
                             meta={"proxy_val_acc": accuracies})

@@ -294,6 +294,17 @@ class NasBench201Space:
 
         return train_candidate(self, arch, train, evaluations, protocol, seed, device)
 
+    def stack_networks(self, archs: list[str], networks: list[nn.Module]) -> nn.Module:
+        """The networks of ``archs`` (as :meth:`build` returns them) as one module trained together.
+
+        The module maps ``B×K×in_channels×H×W`` (slot ``k`` for ``archs[k]``) to
+        ``B×K×num_classes`` logits, slot ``k`` computed with ``networks[k]``'s layers and
+        weights (see :mod:`harness.spaces.nasbench201_stacked`).
+        """
+        from harness.spaces.nasbench201_stacked import StackedNasBench201
+
+        return StackedNasBench201(archs, networks)
+
     def supernet(self, generator: torch.Generator | None = None) -> nn.Module:
         """The differentiable supernet over this space (:mod:`harness.spaces.nasbench201_supernet`)."""
         from harness.spaces.nasbench201_supernet import NasBench201Supernet

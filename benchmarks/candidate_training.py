@@ -1,0 +1,174 @@
+"""Candidate training speed: the batched trainer against one candidate at a time, in one run.
+
+Two measurements, each timing both trainers in the same process, interleaved, so that the
+printed ratios hold on a busy machine even when the absolute numbers drift:
+
+* ``--oracle`` (the acceptance check): the ``quick`` preset's oracle — its 30 sampled
+  NAS-Bench-201 candidates (C=8, N=1) on 8×8 digits, 300 train images, 4 epochs, batch 64,
+  3 seeds, each run evaluated on val (600) and test (600) — trained group by group as the
+  sweep does (:func:`harness.oracle.oracle_groups`), one at a time and batched. Prints both
+  times, their ratio and how closely the two oracles agree.
+* throughput (default): SGD steps of one group of candidates at each setting, in training
+  images per second and candidates per minute (training only, extrapolated to the whole
+  protocol):
+
+  - ``quick``: the preset above (the real digits, the whole protocol);
+  - ``cifar10-cpu``: the preset's shapes — 5,000 train images of 16×16×3, C=8, N=1, batch 128,
+    10 epochs — on random images (speed does not depend on their content);
+  - ``paper``: NAS-Bench-201 at full size — C=16, N=5, 32×32×3, batch 256, 50 epochs of
+    50,000 images (:class:`harness.types.TrainProtocol`'s defaults) — on random images.
+
+Usage::
+
+    python benchmarks/candidate_training.py --oracle
+    python benchmarks/candidate_training.py --settings quick cifar10-cpu paper --steps 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+
+from harness.batched_training import TRAINER_ENV, group_size, train_batched, train_members
+from _preset import load_preset
+from harness.data import load_task
+from harness.oracle import oracle_groups
+from harness.seeding import derive_seed
+from harness.spaces import NasBench201Space
+from harness.training import init_candidate, steps_per_epoch, train_model
+from harness.types import Split, TrainProtocol
+
+CPU = torch.device("cpu")
+
+
+@dataclass
+class Setting:
+    """A training setting: image shape, train-set size, space and protocol."""
+
+    image: tuple[int, int, int]
+    train_size: int
+    space: dict
+    protocol: TrainProtocol
+    candidates: int = 30
+
+
+SETTINGS = {
+    "quick": Setting((1, 8, 8), 300, {"C": 8, "N": 1}, TrainProtocol(epochs=4, batch_size=64, lr=0.1)),
+    "cifar10-cpu": Setting((3, 16, 16), 5000, {"C": 8, "N": 1}, TrainProtocol(epochs=10, batch_size=128, lr=0.1)),
+    "paper": Setting((3, 32, 32), 50000, {"C": 16, "N": 5}, TrainProtocol()),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--oracle", action="store_true", help="time the quick preset's oracle both ways")
+    parser.add_argument("--settings", nargs="*", default=[], choices=sorted(SETTINGS),
+                        help="throughput settings to measure (default: all, unless --oracle)")
+    parser.add_argument("--steps", type=int, default=10, help="SGD steps per throughput measurement")
+    parser.add_argument("--repeats", type=int, default=2, help="interleaved repeats (the fastest counts)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    if args.oracle:
+        oracle_speed()
+    for name in args.settings or ([] if args.oracle else list(SETTINGS)):
+        throughput(name, SETTINGS[name], args.steps, args.repeats)
+
+
+def oracle_speed(preset_name: str = "quick") -> None:
+    """Train the preset's oracle one at a time and batched, group by group, and compare."""
+    preset = load_preset(preset_name)
+    config, task, space, candidates = preset.config, preset.task, preset.space, preset.candidates
+    runs = [(arch, seed) for seed in config.oracle_seeds for arch in candidates]
+    groups = oracle_groups(candidates, config.oracle_seeds, runs, space, task, config.protocol, CPU)
+    evaluations = {"val": task.val, "test": task.test}
+    seconds = {"one at a time": 0.0, "batched": 0.0}
+    results: dict[str, dict] = {"one at a time": {}, "batched": {}}
+
+    def one_at_a_time(group: list[tuple[str, int]]) -> dict:
+        return {(arch, seed): space.train_candidate(arch, task.train, evaluations, config.protocol, seed, CPU)
+                for arch, seed in group}
+
+    def batched(group: list[tuple[str, int]]) -> dict:
+        return train_batched(space, group, task.train, evaluations, config.protocol, CPU)
+
+    for i, group in enumerate(groups):
+        order = [("one at a time", one_at_a_time), ("batched", batched)]
+        for name, train in order if i % 2 == 0 else order[::-1]:
+            start = time.perf_counter()
+            results[name].update(train(group))
+            seconds[name] += time.perf_counter() - start
+    sequential, together = seconds["one at a time"], seconds["batched"]
+    print(f"{preset_name} oracle: {len(candidates)} candidates × {len(config.oracle_seeds)} seeds in "
+          f"{len(groups)} groups of ≤ {max(map(len, groups))}, val {len(task.val)} + test {len(task.test)} evaluated")
+    print(f"  one at a time {sequential:.1f} s, batched {together:.1f} s: {sequential / together:.2f}× faster")
+    _agreement(candidates, config.oracle_seeds, results["one at a time"], results["batched"])
+
+
+def _agreement(candidates: list[str], seeds: list[int], reference: dict, other: dict) -> None:
+    """Print how closely two oracles agree, per run and on the candidates' ranking."""
+    acc = np.array([[reference[a, s]["val_acc"] - other[a, s]["val_acc"] for a in candidates] for s in seeds])
+    loss = [np.array([[result[a, s]["val_loss"] for a in candidates] for s in seeds]) for result in (reference, other)]
+    loss_gap = np.abs(loss[0] - loss[1])
+    ranking = spearmanr(loss[0].mean(0), loss[1].mean(0)).statistic
+    print(f"  agreement: |Δ val acc| median {np.median(np.abs(acc)):.2f}, max {np.abs(acc).max():.2f} points; "
+          f"|Δ val loss| median {np.median(loss_gap):.1e}, max {loss_gap.max():.1e}; "
+          f"Spearman of the mean val losses {ranking:.4f}; "
+          f"runs equal to 1e-4 in val loss: {(loss_gap < 1e-4).mean():.0%}")
+
+
+def throughput(name: str, setting: Setting, steps: int, repeats: int) -> None:
+    """Time ``steps`` SGD steps of one group of candidates, one at a time and batched."""
+    space = NasBench201Space(**setting.space, in_channels=setting.image[0], num_classes=10)
+    protocol = setting.protocol
+    if name == "quick":
+        task = load_task("digits", train_size=300, val_size=600, test_size=600)
+        train, epochs = task.train, protocol.epochs
+    else:
+        generator = torch.Generator().manual_seed(0)
+        n = steps * protocol.batch_size
+        train = Split(torch.randn(n, *setting.image, generator=generator),
+                      torch.randint(0, 10, (n,), generator=generator))
+        epochs = 1
+    protocol = TrainProtocol(**{**protocol.as_dict(), "epochs": epochs})
+    archs = space.sample(setting.candidates, 0)[:_members(space, train, protocol.batch_size)]
+    times: dict[str, list[float]] = {"one at a time": [], "batched": []}
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for arch in archs:
+            train_model(init_candidate(space, arch, 0), train, protocol, derive_seed(0, arch, "order"))
+        times["one at a time"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        stacked = space.stack_networks(archs, [init_candidate(space, arch, 0) for arch in archs])
+        train_members(stacked, train, protocol, [derive_seed(0, arch, "order") for arch in archs])
+        times["batched"].append(time.perf_counter() - start)
+    images = len(archs) * epochs * len(train)
+    full = setting.protocol.epochs * setting.train_size
+    rates = {trainer: images / min(values) for trainer, values in times.items()}
+    cells = ", ".join(f"{trainer} {rate:,.0f} images/s = {60 * rate / full:.3g} candidates/min"
+                      for trainer, rate in rates.items())
+    steps_each = epochs * steps_per_epoch(len(train), protocol.batch_size)
+    print(f"{name} ({len(archs)} candidates, {steps_each} steps each, fastest of {repeats}): {cells}; "
+          f"batched {rates['batched'] / rates['one at a time']:.2f}× faster")
+
+
+def _members(space: NasBench201Space, train: Split, batch_size: int) -> int:
+    """The group size of the batched trainer when forced (``CONDNAS_TRAINER=batched``)."""
+    previous = os.environ.get(TRAINER_ENV)
+    os.environ[TRAINER_ENV] = "batched"
+    try:
+        return group_size(space, train, batch_size, CPU)
+    finally:
+        if previous is None:
+            del os.environ[TRAINER_ENV]
+        else:
+            os.environ[TRAINER_ENV] = previous
+
+
+if __name__ == "__main__":
+    main()
