@@ -360,7 +360,7 @@ def trace_test_accuracies(setup: Setup, oracle: OracleTable, trace: list[tuple[f
     known = dict(zip(oracle.candidates, oracle.test_acc.mean(axis=0).tolist()))
     for arch in dict.fromkeys(arch for _, arch in trace):
         if arch not in known and train_outside:
-            runs = [_oracle_job(setup, arch, seed)[1] for seed in oracle.seeds]
+            runs = _oracle_job(setup, [(arch, seed) for seed in oracle.seeds]).values()
             known[arch] = sum(run["test_acc"] for run in runs) / len(runs)
     return [[float(t), arch, known.get(arch)] for t, arch in trace]
 
