@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.errors import ConfigError
+from harness.spaces._params import SpaceRepr, check_dropout, check_int
 from harness.types import GraphSplit
 
 FILTERS: tuple[str, ...] = ("gcn", "sage-mean", "sage-max", "gat", "gin-eps", "gin-0",
@@ -116,7 +117,7 @@ class FilterGNN(nn.Module):
         return h
 
 
-class GNNFilterSpace:
+class GNNFilterSpace(SpaceRepr):
     """Appendix J's space: ``filters × widths × depths`` PyG models (40 by default).
 
     ``__init__`` only stores its parameters; they are checked when used.
@@ -214,12 +215,5 @@ class GNNFilterSpace:
             if not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
                 raise ConfigError(f"space parameter {name} must be a non-empty list of positive integers, got {values!r}")
         for name in ("heads", "in_channels", "num_classes"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"space parameter {name} must be a positive integer, got {value!r}")
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
-            raise ConfigError(f"space parameter dropout must be a number in [0, 1), got {self.dropout!r}")
-
-    def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self.describe().items())
-        return f"{type(self).__name__}({params})"
+            check_int(name, getattr(self, name))
+        check_dropout(self.dropout)

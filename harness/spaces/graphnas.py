@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from harness.errors import ConfigError
+from harness.spaces._params import SpaceRepr, check_dropout, check_int
 from harness.types import GraphSplit
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ def parse_candidate(arch: str, num_classes: int) -> list[LayerChoice]:
     return layers
 
 
-class GraphNASSpace:
+class GraphNASSpace(SpaceRepr):
     """GraphNAS' macro space (see the module docstring) over PyG message passing.
 
     ``__init__`` only stores its parameters; they are checked when used.
@@ -236,12 +237,5 @@ class GraphNASSpace:
                 raise ConfigError(f"space parameter {name} must be a non-empty list of distinct positive "
                                   f"integers, got {values!r}")
         for name in ("layers", "pool_dim", "in_channels", "num_classes"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"space parameter {name} must be a positive integer, got {value!r}")
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
-            raise ConfigError(f"space parameter dropout must be a number in [0, 1), got {self.dropout!r}")
-
-    def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self.describe().items())
-        return f"{type(self).__name__}({params})"
+            check_int(name, getattr(self, name))
+        check_dropout(self.dropout)

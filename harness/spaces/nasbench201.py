@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from harness.errors import ConfigError
+from harness.spaces._params import SpaceRepr
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 """The 5 candidate operations, in NAS-Bench-201's order."""
@@ -149,7 +150,7 @@ class _LogitsOnly(nn.Module):
         return self.net(x)[1]
 
 
-class NasBench201Space:
+class NasBench201Space(SpaceRepr):
     """The NAS-Bench-201 space (Dong & Yang, NAS-Bench-201, ICLR 2020).
 
     ``__init__`` only stores its parameters (scikit-learn style); they are checked
@@ -310,7 +311,3 @@ class NasBench201Space:
         from harness.spaces.nasbench201_supernet import NasBench201Supernet
 
         return NasBench201Supernet.from_space(self, generator=generator)
-
-    def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self.describe().items())
-        return f"{type(self).__name__}({params})"

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.errors import ConfigError
+from harness.spaces._params import SpaceRepr, check_dropout, check_int
 from harness.types import GraphSplit
 
 BASES: tuple[str, ...] = ("adjacency", "laplacian")
@@ -161,7 +162,7 @@ class PolynomialFilterNet(nn.Module):
         return h
 
 
-class PolynomialFilterSpace:
+class PolynomialFilterSpace(SpaceRepr):
     """Polynomial filters ``C_λ = Σ_{k≤order} λ_k B^k`` in a ``layers``-layer GNN (appendix C.3, J).
 
     ``__init__`` only stores its parameters; they are checked when used.
@@ -264,18 +265,11 @@ class PolynomialFilterSpace:
     def check(self) -> None:
         """Raise ``ConfigError`` naming the first space parameter that is out of range."""
         for name in ("order", "hidden", "layers", "in_channels", "num_classes"):
-            value, minimum = getattr(self, name), 0 if name == "order" else 1
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise ConfigError(f"space parameter {name} must be an integer >= {minimum}, got {value!r}")
+            check_int(name, getattr(self, name), minimum=0 if name == "order" else 1)
         if self.basis not in BASES:
             raise ConfigError(f"space parameter basis must be one of {list(BASES)}, got {self.basis!r}")
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
-            raise ConfigError(f"space parameter dropout must be a number in [0, 1), got {self.dropout!r}")
+        check_dropout(self.dropout)
         bounds = (self.coef_low, self.coef_high)
         if (any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in bounds)
                 or not self.coef_low < self.coef_high):
             raise ConfigError(f"space parameters coef_low < coef_high must be numbers, got {bounds!r}")
-
-    def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self.describe().items())
-        return f"{type(self).__name__}({params})"
