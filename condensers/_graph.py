@@ -31,8 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from condensers._matching import _window_means, check_positive_float, check_positive_int, gradient_distance
-from harness.errors import ConfigError, DivergedError
+from condensers._matching import check_positive_float, check_positive_int, gradient_distance, run_iterations
+from harness.errors import ConfigError
 from harness.plugin import Condenser
 from harness.seeding import derive_seed
 from harness.spaces.polynomial_filter import normalized_adjacency
@@ -156,20 +156,14 @@ class GraphMatchingCondenser(Condenser):
             groups["adjacency"] = (list(adjacency.parameters()),
                                    torch.optim.Adam(adjacency.parameters(), lr=self.params["lr_adj"]))
         weights = [size / max(sizes) for size in sizes]
-        losses: list[float] = []
-        budget_hit = False
-        for it in range(self.params["iterations"]):
-            if deadline.expired():
-                budget_hit = True
-                break
+
+        def step(it: int) -> float:
             group = groups["adjacency" if adjacency is not None and self.updates_adjacency(it) else "features"]
-            losses.append(self._iteration(it, ctx, real, features, labels, adjacency, group, weights, generator))
-            if not torch.isfinite(features).all():
-                raise DivergedError(f"{self.name}: the synthetic features became non-finite at iteration {it} "
-                                    f"(matching loss {losses[-1]}); lower lr_feat (now {self.params['lr_feat']})")
-        return self._proxy(task, counts, features.detach(), labels, adjacency, ctx, {
-            "ipc": ipc, "iterations": len(losses), "matching_loss": losses[-1] if losses else None,
-            "loss_curve": _window_means(losses), "stopped_by_budget": budget_hit})
+            return self._iteration(it, ctx, real, features, labels, adjacency, group, weights, generator)
+
+        loop = run_iterations(self.name, self.params["iterations"], deadline, step, features, "features",
+                              "lr_feat", self.params["lr_feat"])
+        return self._proxy(task, counts, features.detach(), labels, adjacency, ctx, {"ipc": ipc, **loop})
 
     def _iteration(self, it: int, ctx: RunContext, real: "_RealGradients", features: torch.Tensor,
                    labels: torch.Tensor, adjacency: nn.Module | None,

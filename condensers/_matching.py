@@ -18,7 +18,7 @@ reference implementation) on ``S``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterator
+from typing import Any, Callable, ClassVar, Iterator
 
 import torch
 
@@ -28,7 +28,7 @@ from harness.errors import ConfigError, DivergedError
 from harness.plugin import Condenser
 from harness.proxy import class_indices, split_counts, split_per_class
 from harness.seeding import derive_seed
-from harness.types import ProxyData, RunContext, Split, Task
+from harness.types import Deadline, ProxyData, RunContext, Split, Task
 
 INITS = ("real", "noise")
 IMAGE_MOMENTUM = 0.5
@@ -233,24 +233,11 @@ class SynthesisCondenser(Condenser):
         synthetic = init_synthetic(sampler, ipc, self.params["init"], generator)
         learner = self.learner(task, synthetic, sampler, generator, ctx)
         deadline = ctx.deadline()  # after set-up, so TM's expert training is not charged to the budget
-        losses: list[float] = []
-        budget_hit = False
-        for it in range(self.params["iterations"]):
-            if deadline.expired():
-                budget_hit = True
-                break
-            losses.append(learner.step(it))
-            if not torch.isfinite(synthetic.images).all():
-                raise DivergedError(
-                    f"{self.name}: the synthetic images became non-finite at iteration {it} "
-                    f"(matching loss {losses[-1]}); lower lr_img (now {self.params['lr_img']})")
-            if ctx.progress is not None:
-                ctx.progress(f"{self.name} iteration {it + 1}/{self.params['iterations']}: loss {losses[-1]:.4f}")
+        loop = run_iterations(self.name, self.params["iterations"], deadline, learner.step, synthetic.images,
+                              "images", "lr_img", self.params["lr_img"], ctx.progress)
         learned = Split(synthetic.images.detach().clone(), synthetic.labels.clone())
         proxy = split_per_class(learned, task.num_classes, task.val_fraction, ctx.generator(f"{self.name}-split"))
-        proxy.meta = {"ipc": ipc, **settings, "iterations": len(losses),
-                      "matching_loss": losses[-1] if losses else None, "loss_curve": _window_means(losses),
-                      "stopped_by_budget": budget_hit, **learner.meta()}
+        proxy.meta = {"ipc": ipc, **settings, **loop, **learner.meta()}
         return proxy
 
     def _check_task(self, task: Task, ipc: int | None) -> None:
@@ -306,6 +293,40 @@ class _MatchingLearner(Learner):
         net = random_convnet(self.task, params["width"], params["depth"],
                              derive_seed(self.ctx.seed, self.condenser.name, "net", it), self.ctx.device)
         return self.condenser.iteration(net, self.synthetic, self.sampler, self.optimizer, self.generator)
+
+
+def run_iterations(name: str, iterations: int, deadline: Deadline, step: Callable[[int], float],
+                   learned: torch.Tensor, what: str, step_size: str, step_value: float,
+                   progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The loop every synthesis condenser runs: ``step(it)`` until ``iterations`` or the deadline.
+
+    Args:
+        learned: the tensor the steps update (the synthetic images or node features), checked
+            after every step.
+        what, step_size, step_value: name the learned data and its step size in the error.
+        progress: optional callback taking one status line per iteration.
+
+    Returns:
+        The ``meta`` of the loop: ``iterations`` done, the last ``matching_loss``, a ``loss_curve``
+        of up to :data:`_CURVE_POINTS` window means, and whether it ``stopped_by_budget``.
+
+    Raises:
+        DivergedError: ``learned`` became NaN or infinite.
+    """
+    losses: list[float] = []
+    stopped = False
+    for it in range(iterations):
+        if deadline.expired():
+            stopped = True
+            break
+        losses.append(step(it))
+        if not torch.isfinite(learned).all():
+            raise DivergedError(f"{name}: the synthetic {what} became non-finite at iteration {it} "
+                                f"(matching loss {losses[-1]}); lower {step_size} (now {step_value})")
+        if progress is not None:
+            progress(f"{name} iteration {it + 1}/{iterations}: loss {losses[-1]:.4f}")
+    return {"iterations": len(losses), "matching_loss": losses[-1] if losses else None,
+            "loss_curve": _window_means(losses), "stopped_by_budget": stopped}
 
 
 def _window_means(values: list[float]) -> list[float]:
