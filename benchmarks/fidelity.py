@@ -166,7 +166,7 @@ def _mean_std(values: list[float], digits: int = 2) -> str:
 def main() -> None:
     """Parse arguments, run the benchmark, print (and optionally write) the Markdown report."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--root", default="/work/shared/data/cifar10", help="CIFAR-10 as train.npz / test.npz")
+    parser.add_argument("--root", default="../shared/data/cifar10", help="CIFAR-10 as train.npz / test.npz")
     parser.add_argument("--train-size", type=int, default=5000)
     parser.add_argument("--val-size", type=int, default=1000)
     parser.add_argument("--test-size", type=int, default=2000)
