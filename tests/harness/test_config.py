@@ -51,9 +51,11 @@ def test_presets_parse_and_hcdc_reuses_the_cached_train_source(preset):
     config = load_config(preset)
     by_name = {entry.name: entry for entry in config.condensers}
     hcdc = by_name.get("hcdc")
-    if hcdc is None or hcdc.params.get("graph"):  # graph HCDC learns its own train nodes
+    if hcdc is None:
         return
-    source = by_name.get(hcdc.params.get("train_source", "dc"))
-    assert source is not None and hcdc.params.get("train_source_params", {}) == source.params, (
+    graph = hcdc.params.get("graph")
+    params, default_source = (graph, "gcond") if graph else (hcdc.params, "dc")
+    source = by_name.get(params.get("train_source", default_source))
+    assert source is not None and params.get("train_source_params", {}) == source.params, (
         f"{preset}: hcdc's train_source_params differ from the sweep's {source and source.name} entry, "
         "so its S_train would be condensed again instead of read from the cache")

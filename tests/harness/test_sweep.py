@@ -12,7 +12,12 @@ from harness.config import parse_config
 from harness.errors import ConfigError, PluginNotFoundError
 from harness.plugin import Condenser
 from harness.types import ProxyData
-from harness.registry import CONDENSERS
+import torch
+
+from harness.data import load_task
+from harness.registry import CONDENSERS, SEARCH_ALGOS
+from harness.spaces import get_space
+from harness.types import RunContext
 from harness.results import read_rows
 from harness.sweep import run_sweep
 
@@ -45,12 +50,35 @@ def test_original_proxy_with_the_oracle_seed_reproduces_the_oracle(tiny_sweep, t
         _oracle_val_acc(tmp_path / "results" / ".cache", seed=0, candidates=json.loads(row["candidates"])))
 
 
-def _oracle_val_acc(cache_root, seed, candidates):
+def test_grid_on_original_read_from_the_oracle_equals_a_real_grid_search(tiny_sweep, tmp_path):
+    """The sweep reads grid-on-original from the oracle; running the search for real gives the
+    same scores and choice, and the row's search time is the oracle's measured training time."""
+    tiny_sweep["condensers"] = ["original"]
+    config = parse_config(tiny_sweep)
+    row = _run(tiny_sweep, tmp_path).iloc[0]
+    task = load_task(config.task["name"], **config.task["params"])
+    space = get_space(config.space["name"], **config.space["params"], in_channels=task.in_channels, num_classes=task.num_classes)
+    candidates = json.loads(row["candidates"])
+    ctx = RunContext(seed=0, device=torch.device("cpu"), protocol=config.protocol, rank_by=config.rank_by)
+    real = SEARCH_ALGOS.create("grid").search(space, candidates, CONDENSERS.create("original").condense(task, None, ctx),
+                                              ctx)
+    assert json.loads(row["scores"]) == pytest.approx(real.scores)
+    assert row["selected"] == real.selected
+    seconds = _oracle_runs(tmp_path / "results" / ".cache", seed=0)
+    assert row["search_seconds"] == pytest.approx(sum(run["train_seconds"] for run in seconds.values()))
+
+
+def _oracle_runs(cache_root, seed):
     runs = {}
     for spec_path in (cache_root / "oracle").glob("*.spec.json"):
         spec = json.loads(spec_path.read_text())
         if spec["seed"] == seed:
             runs[spec["arch"]] = json.loads(spec_path.with_name(spec_path.name.replace(".spec.json", ".json")).read_text())
+    return runs
+
+
+def _oracle_val_acc(cache_root, seed, candidates):
+    runs = _oracle_runs(cache_root, seed)
     return [runs[a]["val_acc"] for a in candidates]
 
 
