@@ -53,8 +53,8 @@ def test_presets_parse_and_hcdc_reuses_the_cached_train_source(preset):
     hcdc = by_name.get("hcdc")
     if hcdc is None:
         return
-    graph = hcdc.params.get("graph")
-    params, default_source = (graph, "gcond") if graph else (hcdc.params, "dc")
+    graph = "graph" in hcdc.params
+    params, default_source = (hcdc.params["graph"], "gcond") if graph else (hcdc.params, "dc")
     source = by_name.get(params.get("train_source", default_source))
     assert source is not None and params.get("train_source_params", {}) == source.params, (
         f"{preset}: hcdc's train_source_params differ from the sweep's {source and source.name} entry, "
