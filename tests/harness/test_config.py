@@ -53,9 +53,11 @@ def test_presets_parse_and_hcdc_reuses_the_cached_train_source(preset):
     hcdc = by_name.get("hcdc")
     if hcdc is None:
         return
-    graph = hcdc.params.get("graph")
-    params, default_source = (graph, "gcond") if graph else (hcdc.params, "dc")
-    source = by_name.get(params.get("train_source", default_source))
-    assert source is not None and params.get("train_source_params", {}) == source.params, (
-        f"{preset}: hcdc's train_source_params differ from the sweep's {source and source.name} entry, "
+    graph, cv = hcdc.params.get("graph"), hcdc.params.get("cv")
+    params, default_source = (graph, "gcond") if graph else (cv, "per_fold") if cv else (hcdc.params, "dc")
+    name = params.get("train_source", default_source)
+    sources = [entry for entry in config.condensers if entry.name == name]  # per_fold appears once per inner
+    assert any(params.get("train_source_params", {}) == source.params and set(hcdc.ipcs) <= set(source.ipcs)
+               for source in sources), (
+        f"{preset}: hcdc's train_source_params or ipcs differ from every {name} entry of the sweep, "
         "so its S_train would be condensed again instead of read from the cache")

@@ -91,3 +91,38 @@ def test_oracle_path_trains_each_fold_on_real_data():
     result = _space(folds=2).train_candidate("fold:0", task.train, {"val": task.val}, TrainProtocol(epochs=1, batch_size=16),
                                              0, torch.device("cpu"))
     assert 0.0 <= result["val_acc"] <= 100.0 and result["train_seconds"] > 0
+
+
+def test_cv_preset_expands_into_valid_cells():
+    from harness.config import load_config
+    from harness.sweep import expand_cells
+
+    config = load_config("cv-cpu")
+    cells, skipped = expand_cells(config, load_task("cv", **TINY_CV))
+    assert not skipped and len(cells) == 5 * 2 * 3
+    assert {cell.condenser for cell in cells} == {"per_fold", "early_stopping", "hcdc"}
+
+
+def test_cross_validation_sweep_end_to_end(tmp_path):
+    from harness.config import parse_config
+    from harness.sweep import run_sweep
+
+    config = parse_config({
+        "name": "cv-tiny", "task": {"name": "cv", "params": TINY_CV},
+        "space": {"name": "cv_folds", "params": {"folds": 2, "width": 4, "depth": 1, "image_size": 8}, "candidates": 2},
+        "protocol": {"epochs": 2, "batch_size": 32, "lr": 0.05}, "oracle": {"seeds": [0, 1], "rank_by": "val_loss"},
+        "condensers": [{"name": "per_fold", "ipc": [4], "params": {"folds": 2, "inner": "random"}},
+                       {"name": "early_stopping", "ipc": [4]},
+                       {"name": "hcdc", "ipc": [4], "params": {"cv": {"train_source_params": {"folds": 2, "inner": "random"},
+                                                                       "folds": 2, "width": 4, "depth": 1, "epochs": 2,
+                                                                       "lambda_period": 1, "batch_train": 16,
+                                                                       "batch_real": 16, "neumann_terms": 2}}}],
+        "search_algos": ["grid"], "seeds": [0], "topk": 1})
+    frame = run_sweep(config, results_root=tmp_path, progress=False, device="cpu").set_index("condenser")
+    assert (frame["status"] == "ok").all(), frame["error"].tolist()
+    assert frame["n_candidates"].eq(2).all() and frame["noise_ceiling_spearman"].notna().all()
+    not_cv = parse_config({"name": "bad", "task": {"name": "digits", "params": TINY_CV["base_params"]},
+                           "space": {"name": "cv_folds", "params": {"folds": 2, "image_size": 8}, "candidates": 2},
+                           "condensers": ["original"], "search_algos": ["grid"]})
+    with pytest.raises(ConfigError, match="val split is its train pool"):
+        run_sweep(not_cv, results_root=tmp_path, progress=False, device="cpu")
