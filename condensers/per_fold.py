@@ -44,6 +44,7 @@ class PerFold(Condenser):
     """
 
     modalities = ("image",)
+    depends_on = ("harness.spaces.cv_folds",)
     defaults: ClassVar[dict[str, Any]] = {"inner": "random", "inner_params": {}, "folds": 20}
     test_params: ClassVar[dict[str, Any]] = {"inner": "random", "inner_params": {}, "folds": 2}
 
@@ -59,6 +60,11 @@ class PerFold(Condenser):
             raise ConfigError(f"per_fold: inner_params must be a mapping of {p['inner']!r}'s parameters, "
                               f"got {p['inner_params']!r}")
         CONDENSERS.get(p["inner"])  # an unknown name fails here with the registry's list and suggestion
+
+    def describe(self) -> dict[str, Any]:
+        """Name and parameters, plus the inner condenser's source hash: its code shapes the output
+        too, so editing it invalidates this proxy in the cache."""
+        return {**super().describe(), "inner_source": CONDENSERS.get(self.params["inner"]).source_hash()}
 
     def condense(self, task: Task, ipc: int | None, ctx: RunContext) -> ProxyData:
         """Condense every fold with the inner condenser and interleave the results.

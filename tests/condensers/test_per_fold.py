@@ -57,4 +57,4 @@ def test_per_fold_conforms_and_checks_its_parameters():
         PerFold(folds=1)
     with pytest.raises(ConfigError, match="divisible by folds=3"):
         PerFold(folds=3).condense(load_task("cv", **TINY_CV), 4, tiny_context())
-    assert "fold_recorder" in CONDENSERS.names()
+    assert PerFold(inner="dc").describe()["inner_source"] == CONDENSERS.get("dc").source_hash()
