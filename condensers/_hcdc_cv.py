@@ -30,9 +30,11 @@ epochs ``t`` with ``t mod lambda_period = 0``:
 
 1. ``h_S = ∇λ L*_S(λ)`` on ``(S_train, S_val)`` at θ (IFT + Neumann,
    :func:`harness.hypergradient.hypergradient`), differentiable in ``S_val``;
-2. ``h_T = ∇λ L*_T(λ)`` at θ_T on a random pool batch (training loss) and ``batch_real // M``
-   random pool images of every fold (validation loss) — the pool is the task's train split, which
-   is also its val split;
+2. ``h_T = ∇λ L*_T(λ)`` at θ_T on a random pool batch of ``batch_real`` (training loss: its
+   Hessian-vector products) and, for the validation loss, the whole pool (``val_real: null``) or
+   ``val_real`` random pool images of every fold — the pool is the task's train split, which is
+   also its val split. The folds' losses differ by little, so a sampled validation loss is mostly
+   noise: the whole pool (one forward and backward pass, no Hessian) gives the true direction;
 3. ``S_val ← S_val − lr_val ∇ D_c(h_T, h_S)`` and ``λ ← λ − lr_lambda · h_S``
    (:func:`harness.hypergradient.calibration_step`).
 """
@@ -58,7 +60,7 @@ CV_DEFAULTS: dict[str, Any] = {
     "train_source": "per_fold", "train_source_params": {"inner": "dc"},
     "folds": 20, "width": 32, "depth": 3,
     "repeats": 1, "epochs": 20, "lambda_period": 2,
-    "lr_net": 0.01, "momentum": 0.9, "weight_decay": 5e-4, "batch_train": 256, "batch_real": 256,
+    "lr_net": 0.01, "momentum": 0.9, "weight_decay": 5e-4, "batch_train": 256, "batch_real": 256, "val_real": None,
     "lr_lambda": 0.1, "lr_val": 0.1, "neumann_terms": 5, "neumann_alpha": 0.01, "init_scale": 3.0,
     "val_init": "real", "real_weights": "trained",
 }
@@ -95,6 +97,9 @@ def cv_settings(params: dict[str, Any]) -> dict[str, Any]:
     for key, minimum in _INTS.items():
         if isinstance(p[key], bool) or not isinstance(p[key], int) or p[key] < minimum:
             raise ConfigError(f"hcdc: cv.{key} must be an integer >= {minimum}, got {p[key]!r}")
+    if p["val_real"] is not None and (isinstance(p["val_real"], bool) or not isinstance(p["val_real"], int)
+                                      or p["val_real"] < 1):
+        raise ConfigError(f"hcdc: cv.val_real must be null (the whole pool) or an integer >= 1, got {p['val_real']!r}")
     for key in (*_POSITIVE, *_NON_NEGATIVE):
         value, positive = p[key], key in _POSITIVE
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (positive and value == 0):
@@ -152,13 +157,16 @@ class FoldedSplit:
         index = torch.randperm(len(self.y), generator=generator)[:size].to(self.y.device)
         return self.x[index], self.y[index], self.folds[index]
 
-    def per_fold_batch(self, size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``max(1, size // M)`` random samples of every fold (each fold's validation loss is estimated)."""
-        count = int(self.folds.max()) + 1
+    def per_fold_batch(self, size: int | None,
+                       generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``size`` random samples of every fold (each fold's validation loss is estimated), or every
+        sample when ``size`` is ``None``."""
+        if size is None:
+            return self.x, self.y, self.folds
         parts = []
-        for j in range(count):
+        for j in range(int(self.folds.max()) + 1):
             index = torch.nonzero(self.folds == j, as_tuple=True)[0]
-            parts.append(index[torch.randperm(len(index), generator=generator)[:max(1, size // count)].to(index.device)])
+            parts.append(index[torch.randperm(len(index), generator=generator)[:size].to(index.device)])
         index = torch.cat(parts)
         return self.x[index], self.y[index], self.folds[index]
 
@@ -192,7 +200,7 @@ def fold_hypergradients(p: dict[str, Any], net_s: ConvNet, net_t: ConvNet, lam: 
                              alpha=p["neumann_alpha"], differentiable=differentiable)
 
     h_s = grad(net_s, (s_train.x, s_train.y, s_train.folds), (s_val.x, s_val.y, s_val.folds), True)
-    h_t = grad(net_t, pool.batch(p["batch_real"], generator), pool.per_fold_batch(p["batch_real"], generator), False)
+    h_t = grad(net_t, pool.batch(p["batch_real"], generator), pool.per_fold_batch(p["val_real"], generator), False)
     return h_t, h_s
 
 
