@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
+from condensers._hcdc_cv import condense_cv
 from condensers._hcdc_graph import GRAPH_TEST_PARAMS, condense_graph, graph_settings
 from harness.errors import ConfigError
 from harness.hypergradient import Loss, calibration_step, check_neumann, hypergradient
@@ -91,6 +92,10 @@ class HCDC(Condenser):
     operation, and a GDAS draw is then the candidate's cell only ``0.40⁶ ≈ 0.4 %`` of the time;
     at the default 3 each edge keeps ``≈ 0.83``, so the trajectory starts at the candidate.
 
+    On a graph task it runs :func:`condensers._hcdc_graph.condense_graph` with the settings of its
+    ``graph`` parameter; on a cross-validation task (``task.meta["val_is_train"]``, appendix K) it
+    runs :func:`condensers._hcdc_cv.condense_cv` with those of its ``cv`` parameter.
+
     Defaults: GDAS's NAS-Bench-201 weight optimizer (``lr_net`` 0.025, momentum 0.9,
     ``weight_decay`` 5e-4, batches of 256), the paper's 100 candidates, ``N = 1``, 50 epochs;
     the paper gives no values for K, T_λ, the Neumann settings or the step sizes of λ and
@@ -104,9 +109,10 @@ class HCDC(Condenser):
     """
 
     modalities = ("image", "graph")
-    depends_on = ("condensers._hcdc_graph", "harness.hypergradient", "harness.spaces.nasbench201_supernet")
+    depends_on = ("condensers._hcdc_graph", "condensers._hcdc_cv", "harness.hypergradient",
+                  "harness.spaces.nasbench201_supernet", "harness.spaces.cv_folds")
     defaults: ClassVar[dict[str, Any]] = {
-        "graph": {},
+        "graph": {}, "cv": {},
         "train_source": "dc", "train_source_params": {},
         "trajectories": 100, "candidate_seed": None, "repeats": 3,
         "epochs": 50, "lambda_period": 5,
@@ -160,6 +166,8 @@ class HCDC(Condenser):
             raise ConfigError("hcdc needs ipc (images per class); set ipc in the sweep config")
         if task.modality == "graph":
             return condense_graph(task, ipc, ctx, graph_settings(self.params["graph"]))
+        if task.meta.get("val_is_train"):
+            return condense_cv(task, ipc, ctx, self.params["cv"])
         split_counts(ipc, task.val_fraction)
         fetch_start = time.perf_counter()
         upstream = ctx.proxy_from(self.params["train_source"], self.params["train_source_params"], task, ipc)

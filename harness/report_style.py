@@ -10,7 +10,8 @@ agrees on them:
   with the first error.
 - **Naming and order.** Condensers are grouped as in the paper's Table 1 — coresets,
   standard condensation, HCDC — with third-party condensers under "Other" (never
-  dropped) and ``original`` last as the reference. Known plugins, tasks and search
+  dropped) and ``original`` last as the reference; a wrapping condenser (``per_fold``)
+  is named and placed after the condenser it wraps. Known plugins, tasks and search
   algorithms get the paper's spelling (``kcenter`` -> "K-Center").
 - **Look.** One matplotlib style: Okabe & Ito's (2008) colour-blind-safe palette for
   categories, viridis for ranks, and per-condenser colour + marker pairs, identical in
@@ -35,6 +36,7 @@ ORIGINAL = "original"
 GRID = "grid"
 OK, FAILED, SKIPPED = "ok", "failed", "skipped"
 GROUP_KEYS = ["task", "condenser", "ipc", "search_algo"]
+WRAPPED = "/"  # "per_fold/dc": the wrapper per_fold over dc (see report_condenser)
 NUMERIC = ["ipc", "seed", "spearman", "kendall", "spearman_same_seed", "topk", "topk_overlap",
            "noise_ceiling_spearman", "noise_ceiling_kendall", "perf", "optimal_perf", "regret",
            "condense_seconds", "search_seconds", "total_seconds", "speedup", "n_candidates"]
@@ -51,7 +53,7 @@ REFERENCE_GROUP = "Reference"
 NAMES = {
     "random": "Random", "kcenter": "K-Center", "herding": "Herding", "dc": "DC", "dsa": "DSA",
     "dm": "DM", "kip": "KIP", "tm": "TM", "gcond": "GCond", "gcond_x": "GCond-X", "hcdc": "HCDC",
-    "original": "Original", "grid": "Grid", "darts_pt": "DARTS-PT", "reinforce": "REINFORCE",
+    "original": "Original", "early_stopping": "Early-Stopping", "per_fold": "per fold", "grid": "Grid", "darts_pt": "DARTS-PT", "reinforce": "REINFORCE",
     "gdas": "GDAS", "graphnas": "GraphNAS", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
     "digits": "Digits", "cora": "Cora", "citeseer": "Citeseer", "pubmed": "PubMed",
     "ogbn-arxiv": "Ogbn-arxiv", "reddit": "Reddit",
@@ -102,9 +104,24 @@ class Stat:
 
 
 def prepare(frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows with numeric columns coerced (bad values become NaN) and ``ipc`` as ``Int64``."""
+    """The rows with numeric columns coerced (bad values become NaN), ``ipc`` as ``Int64`` and each
+    wrapping condenser named after what it wraps (:func:`report_condenser`)."""
     frame = frame.assign(**{name: pd.to_numeric(frame[name], errors="coerce") for name in NUMERIC})
+    if "condenser_params" in frame:
+        frame = frame.assign(condenser=[report_condenser(name, params) for name, params
+                                        in zip(frame["condenser"], frame["condenser_params"])])
     return frame.astype({"ipc": "Int64"})
+
+
+def report_condenser(name: str, params_json: Any) -> str:
+    """``"<name>/<inner>"`` for a condenser that wraps another (its parameters name an ``inner``
+    condenser, e.g. ``per_fold`` over ``dc``), so that wrappers of different condensers are
+    reported apart; ``name`` otherwise."""
+    try:
+        inner = json.loads(params_json).get("inner") if isinstance(params_json, str) else None
+    except (ValueError, AttributeError):
+        inner = None
+    return f"{name}{WRAPPED}{inner}" if isinstance(inner, str) else name
 
 
 def aggregate(rows: pd.DataFrame, column: str) -> Stat:
@@ -201,7 +218,11 @@ def is_cross_validation(space: Any) -> bool:
 
 
 def display(name: Any) -> str:
-    """The paper's spelling of a known plugin, task or search algorithm; others unchanged."""
+    """The paper's spelling of a known plugin, task or search algorithm (a wrapper after what it
+    wraps: ``per_fold/dc`` -> "DC (per fold)"); others unchanged."""
+    wrapper, sep, inner = str(name).partition(WRAPPED)
+    if sep:
+        return f"{display(inner)} ({display(wrapper)})"
     return NAMES.get(str(name), str(name))
 
 
@@ -209,7 +230,8 @@ def condenser_group(name: str) -> str:
     """The Table 1 column group of a condenser ("Other" for unknown ones)."""
     if name == ORIGINAL:
         return REFERENCE_GROUP
-    return next((group for group, names in CONDENSER_GROUPS if name in names), OTHER_GROUP)
+    inner = name.partition(WRAPPED)[2] or name
+    return next((group for group, names in CONDENSER_GROUPS if inner in names), OTHER_GROUP)
 
 
 def condenser_order(names: Iterable[str]) -> list[str]:
@@ -219,7 +241,8 @@ def condenser_order(names: Iterable[str]) -> list[str]:
     def key(name: str) -> tuple[int, int, str]:
         if name == ORIGINAL:
             return (2, 0, name)
-        return (0, known.index(name), name) if name in known else (1, 0, name)
+        inner = name.partition(WRAPPED)[2] or name  # a wrapper sits with what it wraps
+        return (0, known.index(inner), name) if inner in known else (1, 0, name)
 
     return sorted(set(names), key=key)
 

@@ -128,6 +128,8 @@ def run_sweep(config: SweepConfig, results_root: str | Path = "results", n_jobs:
     task = load_task(config.task["name"], **config.task["params"])
     space = get_space(config.space["name"], **config.space["params"],
                       in_channels=task.in_channels, num_classes=task.num_classes)
+    if hasattr(space, "check_task"):
+        space.check_task(task)  # a space that suits only some tasks (e.g. cv_folds) refuses the others
     setup = Setup(task=config.task, space={"name": config.space["name"], "params": space.describe()},
                   protocol=config.protocol.as_dict(), rank_by=config.rank_by,
                   cache_root=str(cache_dir or Path(results_root) / ".cache"),

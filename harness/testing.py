@@ -82,7 +82,9 @@ def check_condenser(condenser: Condenser, task: Task | None = None, ipc: int = 4
 
     Without ``task`` the condenser is checked on the tiny task of every modality it declares.
     Per-class counts: on an image task, ``ipc`` proxy images per class split into train and val
-    (at least one each); on a graph task, ``ipc`` proxy training nodes per class and
+    (at least one each), or — for a cross-validation proxy whose ``meta["val_is_train"]`` is
+    true — ``ipc`` images per class in one pool that is both train and val (a proxy that instead
+    sets its own training epochs in ``meta["epochs"]``, early stopping, keeps the task's data); on a graph task, ``ipc`` proxy training nodes per class and
     ``max(1, round(ipc · |val_c| / |train_c|))`` validation nodes (the task's own val-to-train
     ratio of the class), counted over each split's masked nodes.
 
@@ -114,6 +116,11 @@ def _check_condenser_on(condenser: Condenser, task: Task, ipc: int, seed: int) -
 
 
 def _check_counts(proxy: ProxyData, task: Task, ipc: int) -> None:
+    if "epochs" in proxy.meta:  # the whole data, trained for fewer epochs (early stopping): no counts
+        return
+    if proxy.meta.get("val_is_train"):
+        _check_pool_counts(proxy, task, ipc)
+        return
     for c in range(task.num_classes):
         n_train, n_val = (_labelled_count(getattr(proxy, name), c) for name in ("train", "val"))
         if task.modality == "graph":
@@ -125,6 +132,15 @@ def _check_counts(proxy: ProxyData, task: Task, ipc: int) -> None:
         else:
             assert n_train >= 1 and n_val >= 1, f"class {c}: {n_train} train / {n_val} val images; need >= 1 each"
             assert n_train + n_val == ipc, f"class {c}: {n_train} + {n_val} proxy images, expected ipc={ipc}"
+
+
+def _check_pool_counts(proxy: ProxyData, task: Task, ipc: int) -> None:
+    """A cross-validation proxy (``meta["val_is_train"]``) is one pool: ``val`` is ``train``, and it
+    holds ``ipc`` images of every class."""
+    assert _same_split(proxy.train, proxy.val), "meta says val_is_train but proxy.val differs from proxy.train"
+    for c in range(task.num_classes):
+        count = _labelled_count(proxy.train, c)
+        assert count == ipc, f"class {c}: {count} images in the proxy pool, expected ipc={ipc}"
 
 
 def _labelled_count(split: Split, c: int) -> int:

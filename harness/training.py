@@ -2,6 +2,14 @@
 
 Data stay on the device as whole tensors; an epoch is a random permutation sliced into
 batches, so the Python work per step is one index, one forward and one backward.
+
+The oracle and every search algorithm train a candidate through its space's
+``train_candidate`` method, which for image spaces ends in :func:`train_candidate` here. That
+method is where a space may choose the candidate's data: ``cv_folds``
+(:mod:`harness.spaces.cv_folds`, appendix K) trains candidate ``fold:i`` on the train split
+without fold ``i`` and validates it on fold ``i`` of the val split
+(:meth:`~harness.spaces.cv_folds.CVFoldsSpace.candidate_data`); other spaces pass the splits
+through unchanged.
 """
 
 from __future__ import annotations

@@ -23,7 +23,8 @@ class GridSearch(SearchAlgorithm):
     between groups; candidates not reached within the budget score NaN.
 
     Parameters:
-        epochs: training epochs on the proxy (``None``: the task protocol's).
+        epochs: training epochs on the proxy (``None``: the proxy's ``meta["epochs"]`` when it
+            sets one, e.g. ``early_stopping``, else the task protocol's).
     """
 
     modalities = ("image", "graph")
@@ -32,8 +33,9 @@ class GridSearch(SearchAlgorithm):
     def search(self, space: Any, candidates: list[str], proxy: ProxyData, ctx: RunContext) -> SearchResult:
         """Train and score the candidates, group by group in order, until done or out of budget."""
         protocol = ctx.protocol
-        if self.params["epochs"] is not None:
-            protocol = type(protocol)(**{**protocol.as_dict(), "epochs": self.params["epochs"]})
+        epochs = self.params["epochs"] if self.params["epochs"] is not None else proxy.meta.get("epochs")
+        if epochs is not None:
+            protocol = type(protocol)(**{**protocol.as_dict(), "epochs": epochs})
         deadline = ctx.deadline()
         scores = [math.nan] * len(candidates)
         accuracies = [math.nan] * len(candidates)

@@ -6,7 +6,7 @@ from harness.registry import CONDENSERS, SEARCH_ALGOS
 from harness.testing import check_condenser, check_search_algo, tiny_graph_task, tiny_image_task
 
 # Plugins registered by the test suite itself to exercise failure handling.
-_TEST_ONLY = {"always_fails", "random_twice", "nan_images"}
+_TEST_ONLY = {"always_fails", "random_twice", "nan_images", "fold_recorder"}
 
 
 @pytest.mark.parametrize("name", [n for n in CONDENSERS.names() if n not in _TEST_ONLY])

@@ -1,7 +1,7 @@
 """The dataset registry: turn a dataset name and its parameters into a :class:`Task`.
 
 >>> sorted(list_datasets())
-['cifar10', 'cifar100', 'csbm', 'digits', 'npz', 'ogbn-arxiv', 'planetoid']
+['cifar10', 'cifar100', 'csbm', 'cv', 'digits', 'npz', 'ogbn-arxiv', 'planetoid']
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from harness.data.cifar import CIFAR10, CIFAR100, load_cifar
 from harness.data.csbm import load_csbm
+from harness.data.cv import load_cv
 from harness.data.digits import load_digits
 from harness.data.npz import load_npz
 from harness.data.ogb_arxiv import load_ogbn_arxiv
@@ -25,6 +26,7 @@ _LOADERS: dict[str, Callable[..., Task]] = {
     "cifar10": functools.partial(load_cifar, CIFAR10),
     "cifar100": functools.partial(load_cifar, CIFAR100),
     "csbm": load_csbm,
+    "cv": load_cv,
     "digits": load_digits,
     "npz": load_npz,
     "ogbn-arxiv": load_ogbn_arxiv,

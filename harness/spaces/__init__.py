@@ -1,7 +1,9 @@
 """Architecture search spaces, resolved by name.
 
 A space lists candidate architecture strings, samples them, tells equivalent ones
-apart (:meth:`canonical`) and builds a ``torch.nn.Module`` for each.
+apart (:meth:`canonical`) and builds a ``torch.nn.Module`` for each. A space that only
+makes sense on some tasks defines ``check_task(task)``, which raises ``ConfigError``
+for the others; the sweep calls it before anything is trained.
 """
 
 from __future__ import annotations
@@ -9,13 +11,15 @@ from __future__ import annotations
 import inspect
 
 from harness.errors import ConfigError, PluginNotFoundError, unknown_name_message
+from harness.spaces.cv_folds import CVFoldsSpace
 from harness.spaces.gnn_filters import GNNFilterSpace
 from harness.spaces.graphnas import GraphNASSpace
 from harness.spaces.nasbench201 import NasBench201Space
 from harness.spaces.polynomial_filter import PolynomialFilterSpace
 
 _SPACES: dict[str, type] = {"nasbench201": NasBench201Space, "gnn_filters": GNNFilterSpace,
-                            "polynomial_filter": PolynomialFilterSpace, "graphnas": GraphNASSpace}
+                            "polynomial_filter": PolynomialFilterSpace, "graphnas": GraphNASSpace,
+                            "cv_folds": CVFoldsSpace}
 
 
 def list_spaces() -> list[str]:
@@ -24,7 +28,7 @@ def list_spaces() -> list[str]:
 
 
 def get_space(name: str,
-              **params: object) -> NasBench201Space | GNNFilterSpace | PolynomialFilterSpace | GraphNASSpace:
+              **params: object) -> NasBench201Space | GNNFilterSpace | PolynomialFilterSpace | GraphNASSpace | CVFoldsSpace:
     """Return the space registered as ``name``, constructed with ``params``.
 
     Raises:
@@ -42,4 +46,4 @@ def get_space(name: str,
     return cls(**params)
 
 
-__all__ = ["GNNFilterSpace", "GraphNASSpace", "NasBench201Space", "PolynomialFilterSpace", "get_space", "list_spaces"]
+__all__ = ["CVFoldsSpace", "GNNFilterSpace", "GraphNASSpace", "NasBench201Space", "PolynomialFilterSpace", "get_space", "list_spaces"]

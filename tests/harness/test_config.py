@@ -53,9 +53,12 @@ def test_presets_parse_and_hcdc_reuses_the_cached_train_source(preset):
     hcdc = by_name.get("hcdc")
     if hcdc is None:
         return
-    graph = "graph" in hcdc.params
-    params, default_source = (hcdc.params["graph"], "gcond") if graph else (hcdc.params, "dc")
-    source = by_name.get(params.get("train_source", default_source))
-    assert source is not None and params.get("train_source_params", {}) == source.params, (
-        f"{preset}: hcdc's train_source_params differ from the sweep's {source and source.name} entry, "
+    modality = next((key for key in ("graph", "cv") if key in hcdc.params), None)
+    params = hcdc.params[modality] if modality else hcdc.params
+    default_source = {"graph": "gcond", "cv": "per_fold", None: "dc"}[modality]
+    name = params.get("train_source", default_source)
+    sources = [entry for entry in config.condensers if entry.name == name]  # per_fold appears once per inner
+    assert any(params.get("train_source_params", {}) == source.params and set(hcdc.ipcs) <= set(source.ipcs)
+               for source in sources), (
+        f"{preset}: hcdc's train_source_params or ipcs differ from every {name} entry of the sweep, "
         "so its S_train would be condensed again instead of read from the cache")

@@ -257,6 +257,18 @@ def test_table7_for_a_cross_validation_task_only(tmp_path):
     assert any(note.startswith("table1") and "cross-validation" in note for note in summary.skipped)
 
 
+def test_table7_reports_per_fold_wrappers_apart_after_what_they_wrap(tmp_path):
+    rows = [make_row("per_fold", ipc=20, space="cv_folds", spearman=rho, condenser_params=json.dumps({"inner": inner}),
+                     cell_id=f"per_fold-{inner}") for inner, rho in (("dm", 0.5), ("random", 0.1), ("dc", 0.3))]
+    rows += [make_row("early_stopping", ipc=20, space="cv_folds", spearman=0.2),
+             make_row("hcdc", ipc=20, space="cv_folds", spearman=0.7)]
+    report(tmp_path, rows)
+    table = markdown_rows(tmp_path / "report" / "table7.md")
+    assert [row["Method"] for row in table] == ["Random (per fold)", "DC (per fold)", "DM (per fold)", "HCDC",
+                                                "Early-Stopping"]
+    assert pick(table, Method="DC (per fold)")["IPC 20 · Corr."] == "0.30 ± 0.00"
+
+
 def test_stale_files_of_skipped_parts_are_removed(tmp_path):
     (tmp_path / "report").mkdir()
     (tmp_path / "report" / "table3.md").write_text("from an earlier report")
