@@ -50,8 +50,9 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from harness.convnet import ConvNet
+from condensers._hcdc_settings import SettingsRules, check_settings, merged_settings
 from harness.errors import ConfigError
-from harness.hypergradient import Loss, calibration_step, check_neumann, hypergradient
+from harness.hypergradient import Loss, calibration_step, hypergradient
 from harness.seeding import derive_seed
 from harness.spaces.cv_folds import CVFoldsSpace, fold_of, interleave_folds
 from harness.types import Deadline, ProxyData, RunContext, Split, Task
@@ -76,10 +77,15 @@ VAL_INITS: tuple[str, ...] = ("real", "source")
 REAL_WEIGHTS: tuple[str, ...] = ("trained", "shared")
 VAL_MOMENTUM = 0.5
 """SGD momentum of the synthetic validation images (as in the image HCDC)."""
-_INTS = {"folds": 2, "width": 1, "depth": 1, "repeats": 1, "epochs": 1, "lambda_period": 1, "batch_train": 2,
-         "batch_real": 2}
-_POSITIVE = ("lr_net", "lr_lambda", "lr_val", "init_scale")
-_NON_NEGATIVE = ("momentum", "weight_decay")
+_RULES = SettingsRules(
+    prefix="cv.",
+    ints={"folds": 2, "width": 1, "depth": 1, "repeats": 1, "epochs": 1, "lambda_period": 1, "batch_train": 2,
+          "batch_real": 2},
+    positive=("lr_net", "lr_lambda", "lr_val", "init_scale"),
+    non_negative=("momentum", "weight_decay"),
+    choices={"val_init": VAL_INITS, "real_weights": REAL_WEIGHTS},
+    example_source="per_fold",
+)
 
 
 def cv_settings(params: dict[str, Any]) -> dict[str, Any]:
@@ -88,35 +94,11 @@ def cv_settings(params: dict[str, Any]) -> dict[str, Any]:
     Raises:
         ConfigError: an unknown key or a value out of range (the message names it as ``cv.<key>``).
     """
-    if not isinstance(params, dict):
-        raise ConfigError(f"hcdc: cv must be a mapping of cross-validation settings, got {params!r}")
-    unknown = sorted(set(params) - set(CV_DEFAULTS))
-    if unknown:
-        raise ConfigError(f"hcdc: unknown cv settings {unknown}; known: {sorted(CV_DEFAULTS)}")
-    p = {**CV_DEFAULTS, **params}
-    for key, minimum in _INTS.items():
-        if isinstance(p[key], bool) or not isinstance(p[key], int) or p[key] < minimum:
-            raise ConfigError(f"hcdc: cv.{key} must be an integer >= {minimum}, got {p[key]!r}")
+    p = merged_settings("cv", CV_DEFAULTS, params)
+    check_settings(p, _RULES)
     if p["val_real"] is not None and (isinstance(p["val_real"], bool) or not isinstance(p["val_real"], int)
                                       or p["val_real"] < 1):
         raise ConfigError(f"hcdc: cv.val_real must be null (the whole pool) or an integer >= 1, got {p['val_real']!r}")
-    for key in (*_POSITIVE, *_NON_NEGATIVE):
-        value, positive = p[key], key in _POSITIVE
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (positive and value == 0):
-            raise ConfigError(f"hcdc: cv.{key} must be a {'positive' if positive else 'non-negative'} number, "
-                              f"got {value!r}")
-    for key, choices in (("val_init", VAL_INITS), ("real_weights", REAL_WEIGHTS)):
-        if p[key] not in choices:
-            raise ConfigError(f"hcdc: cv.{key} must be one of {list(choices)}, got {p[key]!r}")
-    try:
-        check_neumann(p["neumann_terms"], p["neumann_alpha"])
-    except ConfigError as exc:
-        raise ConfigError(f"hcdc: cv settings: {exc}") from None
-    if not isinstance(p["train_source"], str) or p["train_source"] == "hcdc":
-        raise ConfigError(f"hcdc: cv.train_source must name another condenser (e.g. 'per_fold'), "
-                          f"got {p['train_source']!r}")
-    if not isinstance(p["train_source_params"], dict):
-        raise ConfigError(f"hcdc: cv.train_source_params must be a mapping, got {p['train_source_params']!r}")
     return p
 
 

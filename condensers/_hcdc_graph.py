@@ -43,9 +43,10 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from condensers._graph import labelled_by_class
+from condensers._hcdc_settings import SettingsRules, check_settings, merged_settings
 from harness.errors import ConfigError
 from harness.graph_training import labelled
-from harness.hypergradient import Loss, calibration_step, check_neumann, hypergradient
+from harness.hypergradient import Loss, calibration_step, hypergradient
 from harness.seeding import derive_seed
 from harness.spaces.polynomial_filter import BASES, PolynomialFilterNet, PolynomialFilterSpace, normalized_adjacency
 from harness.types import Deadline, GraphSplit, ProxyData, RunContext, Task
@@ -69,8 +70,13 @@ GRAPH_TEST_PARAMS: dict[str, Any] = {
 
 VAL_INITS: tuple[str, ...] = ("source", "real")
 REAL_WEIGHTS: tuple[str, ...] = ("trained", "shared")
-_INTS = {"trajectories": 1, "repeats": 1, "epochs": 1, "lambda_period": 1, "order": 0, "hidden": 1, "layers": 1}
-_POSITIVE = ("lr_net", "lr_lambda", "lr_val")
+_RULES = SettingsRules(
+    prefix="graph.",
+    ints={"trajectories": 1, "repeats": 1, "epochs": 1, "lambda_period": 1, "order": 0, "hidden": 1, "layers": 1},
+    positive=("lr_net", "lr_lambda", "lr_val"),
+    choices={"val_init": VAL_INITS, "real_weights": REAL_WEIGHTS, "basis": BASES},
+    example_source="gcond",
+)
 
 
 def graph_settings(params: dict[str, Any]) -> dict[str, Any]:
@@ -79,30 +85,8 @@ def graph_settings(params: dict[str, Any]) -> dict[str, Any]:
     Raises:
         ConfigError: an unknown key or a value out of range (the message names it).
     """
-    if not isinstance(params, dict):
-        raise ConfigError(f"hcdc: graph must be a mapping of graph settings, got {params!r}")
-    unknown = sorted(set(params) - set(GRAPH_DEFAULTS))
-    if unknown:
-        raise ConfigError(f"hcdc: unknown graph settings {unknown}; known: {sorted(GRAPH_DEFAULTS)}")
-    p = {**GRAPH_DEFAULTS, **params}
-    for key, minimum in _INTS.items():
-        if isinstance(p[key], bool) or not isinstance(p[key], int) or p[key] < minimum:
-            raise ConfigError(f"hcdc: graph.{key} must be an integer >= {minimum}, got {p[key]!r}")
-    for key in _POSITIVE:
-        if isinstance(p[key], bool) or not isinstance(p[key], (int, float)) or not p[key] > 0:
-            raise ConfigError(f"hcdc: graph.{key} must be a positive number, got {p[key]!r}")
-    for key, choices in (("val_init", VAL_INITS), ("real_weights", REAL_WEIGHTS), ("basis", BASES)):
-        if p[key] not in choices:
-            raise ConfigError(f"hcdc: graph.{key} must be one of {list(choices)}, got {p[key]!r}")
-    try:
-        check_neumann(p["neumann_terms"], p["neumann_alpha"])
-    except ConfigError as exc:
-        raise ConfigError(f"hcdc: graph settings: {exc}") from None
-    if not isinstance(p["train_source"], str) or p["train_source"] == "hcdc":
-        raise ConfigError(f"hcdc: graph.train_source must name another condenser (e.g. 'gcond'), "
-                          f"got {p['train_source']!r}")
-    if not isinstance(p["train_source_params"], dict):
-        raise ConfigError(f"hcdc: graph.train_source_params must be a mapping, got {p['train_source_params']!r}")
+    p = merged_settings("graph", GRAPH_DEFAULTS, params)
+    check_settings(p, _RULES)
     _space(p, 1, 2).check()
     return p
 

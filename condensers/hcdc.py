@@ -27,8 +27,9 @@ from torch.func import functional_call
 
 from condensers._hcdc_cv import condense_cv
 from condensers._hcdc_graph import GRAPH_TEST_PARAMS, condense_graph, graph_settings
+from condensers._hcdc_settings import SettingsRules, check_settings
 from harness.errors import ConfigError
-from harness.hypergradient import Loss, calibration_step, check_neumann, hypergradient
+from harness.hypergradient import Loss, calibration_step, hypergradient
 from harness.plugin import Condenser
 from harness.proxy import class_indices, split_counts
 from harness.registry import register_condenser
@@ -45,10 +46,14 @@ REAL_WEIGHTS: tuple[str, ...] = ("trained", "shared")
 # SGD momentum of the synthetic images, as in the gradient-matching reference implementation.
 VAL_MOMENTUM = 0.5
 
-_INTS = {"trajectories": 1, "repeats": 1, "epochs": 1, "lambda_period": 1, "batch_train": 1,
-         "batch_real": 1, "C": 1, "N": 1}
-_FLOATS = ("lr_net", "lr_lambda", "lr_val", "tau", "init_scale")
-_CHOICES = {"relaxation": RELAXATIONS, "val_init": VAL_INITS, "real_weights": REAL_WEIGHTS}
+_RULES = SettingsRules(
+    prefix="",
+    ints={"trajectories": 1, "repeats": 1, "epochs": 1, "lambda_period": 1, "batch_train": 1, "batch_real": 1,
+          "C": 1, "N": 1},
+    positive=("lr_net", "lr_lambda", "lr_val", "tau", "init_scale"),
+    non_negative=("momentum", "weight_decay"),
+    choices={"relaxation": RELAXATIONS, "val_init": VAL_INITS, "real_weights": REAL_WEIGHTS},
+)
 
 
 @register_condenser("hcdc")
@@ -109,8 +114,8 @@ class HCDC(Condenser):
     """
 
     modalities = ("image", "graph")
-    depends_on = ("condensers._hcdc_graph", "condensers._hcdc_cv", "harness.hypergradient",
-                  "harness.spaces.nasbench201_supernet", "harness.spaces.cv_folds")
+    depends_on = ("condensers._hcdc_graph", "condensers._hcdc_cv", "condensers._hcdc_settings",
+                  "harness.hypergradient", "harness.spaces.nasbench201_supernet", "harness.spaces.cv_folds")
     defaults: ClassVar[dict[str, Any]] = {
         "graph": {}, "cv": {},
         "train_source": "dc", "train_source_params": {},
@@ -131,24 +136,7 @@ class HCDC(Condenser):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         p = self.params
-        for key, minimum in _INTS.items():
-            if isinstance(p[key], bool) or not isinstance(p[key], int) or p[key] < minimum:
-                raise ConfigError(f"hcdc: {key} must be an integer >= {minimum}, got {p[key]!r}")
-        for key in _FLOATS:
-            if isinstance(p[key], bool) or not isinstance(p[key], (int, float)) or not p[key] > 0:
-                raise ConfigError(f"hcdc: {key} must be a positive number, got {p[key]!r}")
-        for key in ("momentum", "weight_decay"):
-            if isinstance(p[key], bool) or not isinstance(p[key], (int, float)) or p[key] < 0:
-                raise ConfigError(f"hcdc: {key} must be a number >= 0, got {p[key]!r}")
-        for key, choices in _CHOICES.items():
-            if p[key] not in choices:
-                raise ConfigError(f"hcdc: {key} must be one of {list(choices)}, got {p[key]!r}")
-        check_neumann(p["neumann_terms"], p["neumann_alpha"])
-        if not isinstance(p["train_source"], str) or p["train_source"] == self.name:
-            raise ConfigError(f"hcdc: train_source must name another condenser (e.g. 'dc'), got {p['train_source']!r}")
-        if not isinstance(p["train_source_params"], dict):
-            raise ConfigError(f"hcdc: train_source_params must be a mapping of the train source's parameters, "
-                              f"got {p['train_source_params']!r}")
+        check_settings(p, _RULES)
         if p["candidate_seed"] is not None and (isinstance(p["candidate_seed"], bool)
                                                 or not isinstance(p["candidate_seed"], int)
                                                 or p["candidate_seed"] < 0):
