@@ -42,7 +42,6 @@ epochs ``t`` with ``t mod lambda_period = 0``:
 from __future__ import annotations
 
 import copy
-import time
 from typing import Any
 
 import torch
@@ -50,7 +49,8 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from harness.convnet import ConvNet
-from condensers._hcdc_settings import SettingsRules, check_settings, merged_settings
+from condensers._hcdc_common import (SettingsRules, calibration_meta, check_settings, fetch_train_source,
+                                     merged_settings, run_trajectories)
 from harness.errors import ConfigError
 from harness.hypergradient import Loss, calibration_step, hypergradient
 from harness.seeding import derive_seed
@@ -232,9 +232,7 @@ def condense_cv(task: Task, ipc: int | None, ctx: RunContext, params: dict[str, 
     p = cv_settings(params)
     if ipc is None:
         raise ConfigError("hcdc needs ipc (images per class); set ipc in the sweep config")
-    fetch_start = time.perf_counter()
-    upstream = ctx.proxy_from(p["train_source"], p["train_source_params"], task, ipc)
-    fetch_seconds = time.perf_counter() - fetch_start
+    upstream, fetch_seconds = fetch_train_source(task, ipc, ctx, p)
     if upstream.meta.get("folds", p["folds"]) != p["folds"]:
         raise ConfigError(f"hcdc: cv.folds is {p['folds']} but the train source cut {upstream.meta['folds']} folds; "
                           "set both (and the cv_folds space) to the same M")
@@ -248,34 +246,19 @@ def condense_cv(task: Task, ipc: int | None, ctx: RunContext, params: dict[str, 
     optimizer = torch.optim.SGD([s_val.x], lr=p["lr_val"], momentum=VAL_MOMENTUM)
     space = CVFoldsSpace(folds=p["folds"], width=p["width"], depth=p["depth"], image_size=task.image_size,
                          in_channels=task.in_channels, num_classes=task.num_classes)
-    curve: list[float] = []
-    shifts: list[float] = []
-    stopped = False
-    for k in range(p["repeats"]):
-        for i, arch in enumerate(space.all_archs()):
-            if deadline.expired():
-                stopped = True
-                break
-            lam_start = p["init_scale"] * F.one_hot(torch.tensor(i), p["folds"]).float().to(device)
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(derive_seed(ctx.seed, "hcdc-cv", k, i))
-                net = space.build(arch).to(device)
-            distances, lam = _trajectory(p, net, lam_start, s_train, s_val, pool, optimizer, generator, deadline)
-            if distances:
-                curve.append(sum(distances) / len(distances))
-                shifts.append(float((lam - lam_start).norm()))
-        if stopped:
-            break
-    upstream_seconds = float(upstream.meta.get("condense_seconds", 0.0))
+
+    def trajectory(k: int, i: int, arch: str) -> tuple[list[float], torch.Tensor, torch.Tensor]:
+        lam_start = p["init_scale"] * F.one_hot(torch.tensor(i), p["folds"]).float().to(device)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(ctx.seed, "hcdc-cv", k, i))
+            net = space.build(arch).to(device)
+        distances, lam = _trajectory(p, net, lam_start, s_train, s_val, pool, optimizer, generator, deadline)
+        return distances, lam_start, lam
+
+    calibration = run_trajectories(space.all_archs(), p["repeats"], deadline, trajectory)
     proxy = ProxyData(train=Split(s_train.x.detach().clone(), s_train.y.clone()),
                       val=Split(s_val.x.detach().clone(), s_val.y.clone()))
-    proxy.meta = {
-        "ipc": ipc, "folds": p["folds"], "train_source": p["train_source"],
-        "upstream_seconds": max(0.0, upstream_seconds - fetch_seconds),
-        "train_source_seconds": upstream_seconds, "own_seconds": deadline.elapsed(),
-        "trajectories_done": len(curve), "alignment_curve": curve, "lambda_shift": shifts,
-        "stopped_by_budget": stopped,
-    }
+    proxy.meta = {**calibration_meta(ipc, p, upstream, fetch_seconds, deadline, calibration), "folds": p["folds"]}
     return proxy
 
 

@@ -35,7 +35,6 @@ parameters (``order``, ``basis``, ``hidden``, ``layers``, ``dropout``, ``coef_lo
 from __future__ import annotations
 
 import copy
-import time
 from typing import Any
 
 import torch
@@ -43,7 +42,8 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from condensers._graph import labelled_by_class
-from condensers._hcdc_settings import SettingsRules, check_settings, merged_settings
+from condensers._hcdc_common import (SettingsRules, calibration_meta, check_settings, fetch_train_source,
+                                     merged_settings, run_trajectories)
 from harness.errors import ConfigError
 from harness.graph_training import labelled
 from harness.hypergradient import Loss, calibration_step, hypergradient
@@ -158,9 +158,7 @@ def condense_graph(task: Task, ipc: int | None, ctx: RunContext, params: dict[st
     p = graph_settings(params)
     if ipc is None:
         raise ConfigError("hcdc needs ipc (training nodes per class on a graph); set ipc in the sweep config")
-    fetch_start = time.perf_counter()
-    upstream = ctx.proxy_from(p["train_source"], p["train_source_params"], task, ipc)
-    fetch_seconds = time.perf_counter() - fetch_start
+    upstream, fetch_seconds = fetch_train_source(task, ipc, ctx, p)
     deadline = ctx.deadline()
     generator = ctx.generator("hcdc-graph")
     graphs = _Graphs(task, upstream, p["val_init"], generator, ctx.device)
@@ -169,32 +167,17 @@ def condense_graph(task: Task, ipc: int | None, ctx: RunContext, params: dict[st
     candidate_seed = p["candidate_seed"] if p["candidate_seed"] is not None else derive_seed(ctx.seed, "hcdc",
                                                                                              "candidates")
     starts = space.sample(p["trajectories"], candidate_seed)
-    curve: list[float] = []
-    shifts: list[float] = []
-    stopped = False
-    for k in range(p["repeats"]):
-        for i, arch in enumerate(starts):
-            if deadline.expired():
-                stopped = True
-                break
-            lam_start = space.coefficients(arch).to(ctx.device)
-            net = _network(space, arch, derive_seed(ctx.seed, "hcdc-graph", k, i), ctx.device)
-            distances, lam = _trajectory(p, net, lam_start, graphs, optimizer, deadline, ctx)
-            if distances:
-                curve.append(sum(distances) / len(distances))
-                shifts.append(float((lam - lam_start).norm()))
-        if stopped:
-            break
+
+    def trajectory(k: int, i: int, arch: str) -> tuple[list[float], torch.Tensor, torch.Tensor]:
+        lam_start = space.coefficients(arch).to(ctx.device)
+        net = _network(space, arch, derive_seed(ctx.seed, "hcdc-graph", k, i), ctx.device)
+        distances, lam = _trajectory(p, net, lam_start, graphs, optimizer, deadline, ctx)
+        return distances, lam_start, lam
+
+    calibration = run_trajectories(starts, p["repeats"], deadline, trajectory)
     proxy = graphs.proxy()
-    upstream_seconds = float(upstream.meta.get("condense_seconds", 0.0))
-    proxy.meta = {
-        "ipc": ipc, "train_source": p["train_source"],
-        "upstream_seconds": max(0.0, upstream_seconds - fetch_seconds),
-        "train_source_seconds": upstream_seconds, "own_seconds": deadline.elapsed(),
-        "trajectory_starts": starts, "trajectories_done": len(curve), "alignment_curve": curve,
-        "lambda_shift": shifts, "stopped_by_budget": stopped,
-        "num_edges": int(proxy.val.edge_index.shape[1]),
-    }
+    proxy.meta = {**calibration_meta(ipc, p, upstream, fetch_seconds, deadline, calibration),
+                  "trajectory_starts": starts, "num_edges": int(proxy.val.edge_index.shape[1])}
     return proxy
 
 

@@ -18,7 +18,6 @@ descent ``λ ← λ − η_λ ∇λ L*_S(λ)``.
 from __future__ import annotations
 
 import copy
-import time
 from typing import Any, ClassVar
 
 import torch
@@ -27,7 +26,8 @@ from torch.func import functional_call
 
 from condensers._hcdc_cv import condense_cv
 from condensers._hcdc_graph import GRAPH_TEST_PARAMS, condense_graph, graph_settings
-from condensers._hcdc_settings import SettingsRules, check_settings
+from condensers._hcdc_common import (SettingsRules, calibration_meta, check_settings, fetch_train_source,
+                                     run_trajectories)
 from harness.errors import ConfigError
 from harness.hypergradient import Loss, calibration_step, hypergradient
 from harness.plugin import Condenser
@@ -114,7 +114,7 @@ class HCDC(Condenser):
     """
 
     modalities = ("image", "graph")
-    depends_on = ("condensers._hcdc_graph", "condensers._hcdc_cv", "condensers._hcdc_settings",
+    depends_on = ("condensers._hcdc_graph", "condensers._hcdc_cv", "condensers._hcdc_common",
                   "harness.hypergradient", "harness.spaces.nasbench201_supernet", "harness.spaces.cv_folds")
     defaults: ClassVar[dict[str, Any]] = {
         "graph": {}, "cv": {},
@@ -157,9 +157,7 @@ class HCDC(Condenser):
         if task.meta.get("val_is_train"):
             return condense_cv(task, ipc, ctx, self.params["cv"])
         split_counts(ipc, task.val_fraction)
-        fetch_start = time.perf_counter()
-        upstream = ctx.proxy_from(self.params["train_source"], self.params["train_source_params"], task, ipc)
-        fetch_seconds = time.perf_counter() - fetch_start
+        upstream, fetch_seconds = fetch_train_source(task, ipc, ctx, self.params)
         deadline = ctx.deadline()
         generator = ctx.generator(self.name)
         s_train = upstream.train.to(ctx.device)
@@ -168,39 +166,17 @@ class HCDC(Condenser):
         optimizer = torch.optim.SGD([s_val.x], lr=self.params["lr_val"], momentum=VAL_MOMENTUM)
         candidates = self._candidates(task, ctx.seed)
 
-        curve: list[float] = []
-        shifts: list[float] = []
-        stopped = False
-        for k in range(self.params["repeats"]):
-            for i, arch in enumerate(candidates):
-                if deadline.expired():
-                    stopped = True
-                    break
-                lam_start = self.params["init_scale"] * encode_arch(arch).to(ctx.device)
-                distances, lam = self._trajectory(task, lam_start, s_train, s_val, real_train, real_val,
-                                                  optimizer, generator, derive_seed(ctx.seed, self.name, k, i),
-                                                  deadline, ctx)
-                if distances:
-                    curve.append(sum(distances) / len(distances))
-                    shifts.append(float((lam - lam_start).norm()))
-                if ctx.progress is not None:
-                    ctx.progress(f"hcdc repeat {k + 1}/{self.params['repeats']} trajectory {i + 1}/"
-                                 f"{len(candidates)}: cosine distance {curve[-1] if curve else float('nan'):.4f}")
-            if stopped:
-                break
-        own_seconds = deadline.elapsed()
+        def trajectory(k: int, i: int, arch: str) -> tuple[list[float], torch.Tensor, torch.Tensor]:
+            lam_start = self.params["init_scale"] * encode_arch(arch).to(ctx.device)
+            distances, lam = self._trajectory(task, lam_start, s_train, s_val, real_train, real_val, optimizer,
+                                              generator, derive_seed(ctx.seed, self.name, k, i), deadline, ctx)
+            return distances, lam_start, lam
+
+        calibration = run_trajectories(candidates, self.params["repeats"], deadline, trajectory, ctx.progress)
         proxy = ProxyData(train=Split(s_train.x.detach().clone(), s_train.y.clone()),
                           val=Split(s_val.x.detach().clone(), s_val.y.clone()))
-        upstream_seconds = float(upstream.meta.get("condense_seconds", 0.0))
-        proxy.meta = {
-            "ipc": ipc, "train_source": self.params["train_source"],
-            # What the train source cost beyond the time it took inside this call (zero when it
-            # was computed here rather than read from the cache), so the sweep counts it once.
-            "upstream_seconds": max(0.0, upstream_seconds - fetch_seconds),
-            "train_source_seconds": upstream_seconds, "own_seconds": own_seconds,
-            "trajectory_starts": candidates, "trajectories_done": len(curve),
-            "alignment_curve": curve, "lambda_shift": shifts, "stopped_by_budget": stopped,
-        }
+        proxy.meta = {**calibration_meta(ipc, self.params, upstream, fetch_seconds, deadline, calibration),
+                      "trajectory_starts": candidates}
         return proxy
 
     def _initial_val(self, task: Task, upstream_val: Split, generator: torch.Generator,
