@@ -5,11 +5,10 @@ and evaluates each on named splits, with the numbers one
 :func:`harness.training.train_candidate` per run gives (same initialization, same batch
 order, same SGD and schedule; equal up to float rounding, which a few SGD steps at a high
 learning rate can amplify). When the space can stack its networks — a
-``stack_networks(archs, networks)`` method returning one module with ``members`` (``K``) that
-maps ``B×K×C×H×W`` to ``B×K×classes`` and gives the trained networks back with ``unstack()``, as
+``stack_networks(archs, networks)`` method returning one module that maps ``B×K×C×H×W`` to
+``B×K×classes`` and gives the trained networks back with ``unstack()``, as
 :class:`harness.spaces.NasBench201Space` has — the runs train together as the *members* of
-that module, each on its own batches, and are evaluated together, every member on the same
-images; otherwise they train one at a time.
+that module, each on its own batches; otherwise they train one at a time.
 
 Groups are cut from the candidate list by :func:`candidate_groups` with :func:`group_size`,
 which depend only on the list, the space, the train split's shape, the batch size and the
@@ -36,7 +35,7 @@ import torch.nn.functional as F
 
 from harness.errors import ConfigError
 from harness.seeding import derive_seed
-from harness.training import DivergedError, Evaluation, init_candidate, sgd_with_cosine, steps_per_epoch
+from harness.training import DivergedError, evaluate, init_candidate, sgd_with_cosine, steps_per_epoch
 from harness.types import Split, TrainProtocol
 
 TRAINER_ENV = "CONDNAS_TRAINER"
@@ -140,7 +139,7 @@ def train_batched(space: Any, runs: list[Run], train: Split, evaluations: dict[s
                   protocol: TrainProtocol, device: torch.device) -> dict[Run, dict[str, float]]:
     """:func:`train_runs` with all runs as members of ``space.stack_networks``, trained together.
 
-    The stacked network is then evaluated as a whole (:func:`evaluate_members`).
+    Each trained network is then evaluated on its own by :func:`harness.training.evaluate`.
     """
     start = time.perf_counter()
     model = space.stack_networks([arch for arch, _ in runs],
@@ -150,30 +149,16 @@ def train_batched(space: Any, runs: list[Run], train: Split, evaluations: dict[s
     except MembersDivergedError as error:
         raise DivergedError(f"training diverged for (arch, seed) {[runs[k] for k in error.members]}; "
                             "lower the learning rate") from error
-    results: dict[Run, dict[str, float]] = {run: {} for run in runs}
-    for name, split in evaluations.items():
-        for run, evaluation in zip(runs, evaluate_members(model, split.to(device))):
+    networks = [network.to(device) for network in model.unstack()]
+    splits = {name: split.to(device) for name, split in evaluations.items()}
+    results = {}
+    for run, network in zip(runs, networks):
+        results[run] = {}
+        for name, split in splits.items():
+            evaluation = evaluate(network, split)
             results[run].update({f"{name}_acc": evaluation.acc, f"{name}_loss": evaluation.loss})
     seconds = (time.perf_counter() - start) / len(runs)
     return {run: {**result, "train_seconds": seconds} for run, result in results.items()}
-
-
-@torch.no_grad()
-def evaluate_members(model: torch.nn.Module, split: Split, batch_size: int = 256) -> list[Evaluation]:
-    """Accuracy (%) and mean cross-entropy of every member of a stacked ``model`` in eval mode on
-    ``split``: each batch of ``split`` is given to all ``K`` members at once (``B×K×C×H×W``), so
-    the members are evaluated in one pass, as :func:`harness.training.evaluate` evaluates one."""
-    model.eval()
-    members = model.members
-    correct = torch.zeros(members, dtype=torch.long)
-    loss_sum = torch.zeros(members, dtype=torch.float64)
-    for start in range(0, len(split), batch_size):
-        x, y = split.x[start:start + batch_size], split.y[start:start + batch_size]
-        logits = model(x.unsqueeze(1).expand(-1, members, *x.shape[1:]))  # B×K×classes
-        labels = y.unsqueeze(1).expand(-1, members)
-        loss_sum += F.cross_entropy(logits.transpose(1, 2), labels, reduction="none").sum(0).double().cpu()
-        correct += (logits.argmax(2) == labels).sum(0).cpu()
-    return [Evaluation(acc=100.0 * int(c) / len(split), loss=float(l) / len(split)) for c, l in zip(correct, loss_sum)]
 
 
 def train_members(model: torch.nn.Module, train: Split, protocol: TrainProtocol,
