@@ -94,9 +94,13 @@ class Condenser(Plugin):
     Class attributes:
         uses_ipc: ``False`` for proxies whose size is not set by images per class
             (the identity proxy ``original``).
+        test_task: for a condenser that needs a particular kind of task, such a task as
+            ``{"name": ..., "params": {...}}`` (a :func:`harness.data.load_task` spec), small
+            enough for the conformance kit (``None``: the kit's tiny task of each modality).
     """
 
     uses_ipc: ClassVar[bool] = True
+    test_task: ClassVar[dict[str, Any] | None] = None
 
     def condense(self, task: Task, ipc: int | None, ctx: RunContext) -> ProxyData:
         """Return the proxy of ``task`` with ``ipc`` images per class (train + val together)."""

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from harness.data import load_task
 from harness.plugin import Condenser, SearchAlgorithm
 from harness.proxy import split_per_class
 from harness.types import GraphSplit, ProxyData, RunContext, SearchResult, Split, Task, TrainProtocol
@@ -80,7 +81,8 @@ def tiny_context(seed: int = 0, budget_seconds: float | None = None, rank_by: st
 def check_condenser(condenser: Condenser, task: Task | None = None, ipc: int = 4, seed: int = 0) -> ProxyData:
     """Check a condenser: modality declared, shapes, dtypes, per-class counts, determinism.
 
-    Without ``task`` the condenser is checked on the tiny task of every modality it declares.
+    Without ``task`` the condenser is checked on its ``test_task`` if it declares one, else on
+    the tiny task of every modality it declares.
     Per-class counts: on an image task, ``ipc`` proxy images per class split into train and val
     (at least one each), or — for a cross-validation proxy whose ``meta["val_is_train"]`` is
     true — ``ipc`` images per class in one pool that is both train and val (a proxy that instead
@@ -93,7 +95,12 @@ def check_condenser(condenser: Condenser, task: Task | None = None, ipc: int = 4
         plugin-specific assertions.
     """
     type(condenser).check_declaration()
-    tasks = [task] if task is not None else [tiny_task(m) for m in type(condenser).modalities]
+    if task is not None:
+        tasks = [task]
+    elif condenser.test_task is not None:
+        tasks = [load_task(condenser.test_task["name"], **condenser.test_task["params"])]
+    else:
+        tasks = [tiny_task(m) for m in type(condenser).modalities]
     proxies = [_check_condenser_on(condenser, t, ipc, seed) for t in tasks]
     return proxies[0]
 

@@ -11,7 +11,7 @@ from harness.errors import ConfigError, PluginNotFoundError
 from harness.plugin import Condenser
 from harness.registry import CONDENSERS, register_condenser
 from harness.spaces.cv_folds import fold_of
-from harness.testing import check_condenser, tiny_context
+from harness.testing import check_condenser, tiny_context, tiny_image_task
 from harness.types import ProxyData
 
 TINY_CV = {"base": "digits", "base_params": {"train_size": 60, "val_size": 30, "test_size": 30}}
@@ -58,3 +58,9 @@ def test_per_fold_conforms_and_checks_its_parameters():
     with pytest.raises(ConfigError, match="divisible by folds=3"):
         PerFold(folds=3).condense(load_task("cv", **TINY_CV), 4, tiny_context())
     assert PerFold(inner="dc").describe()["inner_source"] == CONDENSERS.get("dc").source_hash()
+
+
+def test_per_fold_refuses_a_task_that_is_not_a_cross_validation_pool():
+    reason = PerFold().unsupported_reason(tiny_image_task())
+    assert reason is not None and "cross-validation" in reason
+    assert PerFold().unsupported_reason(load_task("cv", **TINY_CV)) is None
