@@ -21,6 +21,7 @@ class EarlyStopping(Condenser):
     """
 
     modalities = ("image",)
+    cv_pools = "accept"
 
     def condense(self, task: Task, ipc: int | None, ctx: RunContext) -> ProxyData:
         """Return the task's splits with the epochs of a proxy of ``ipc`` images per class.

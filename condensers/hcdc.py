@@ -114,6 +114,7 @@ class HCDC(Condenser):
     """
 
     modalities = ("image", "graph")
+    cv_pools = "accept"
     depends_on = ("condensers._hcdc_graph", "condensers._hcdc_cv", "condensers._hcdc_common",
                   "harness.hypergradient", "harness.spaces.nasbench201_supernet", "harness.spaces.cv_folds")
     defaults: ClassVar[dict[str, Any]] = {

@@ -14,6 +14,7 @@ class Original(Condenser):
 
     modalities = ("image", "graph")
     uses_ipc = False
+    cv_pools = "accept"
 
     def condense(self, task: Task, ipc: int | None, ctx: RunContext) -> ProxyData:
         """Return the task's own train and val splits."""

@@ -45,6 +45,7 @@ class PerFold(Condenser):
 
     modalities = ("image",)
     depends_on = ("harness.spaces.cv_folds",)
+    cv_pools = "require"
     defaults: ClassVar[dict[str, Any]] = {"inner": "random", "inner_params": {}, "folds": 20}
     test_params: ClassVar[dict[str, Any]] = {"inner": "random", "inner_params": {}, "folds": 2}
     test_task: ClassVar[dict[str, Any] | None] = {
@@ -67,16 +68,6 @@ class PerFold(Condenser):
         """Name and parameters, plus the inner condenser's source hash: its code shapes the output
         too, so editing it invalidates this proxy in the cache."""
         return {**super().describe(), "inner_source": CONDENSERS.get(self.params["inner"]).source_hash()}
-
-    def unsupported_reason(self, task: Task) -> str | None:
-        """Besides the modality: ``task`` must be a cross-validation pool (its val split is its
-        train split, as the ``cv`` task makes it); on any other task the pool proxy would
-        validate candidates on their own training images."""
-        reason = super().unsupported_reason(task)
-        if reason is None and not task.meta.get("val_is_train"):
-            return ("per_fold condenses the folds of a cross-validation task (task 'cv' with the 'cv_folds' space); "
-                    "this task has a val split of its own")
-        return reason
 
     def condense(self, task: Task, ipc: int | None, ctx: RunContext) -> ProxyData:
         """Condense every fold with the inner condenser and interleave the results.

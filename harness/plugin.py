@@ -94,13 +94,31 @@ class Condenser(Plugin):
     Class attributes:
         uses_ipc: ``False`` for proxies whose size is not set by images per class
             (the identity proxy ``original``).
+        cv_pools: how it treats a cross-validation pool (a task whose val split is its train
+            split, ``task.meta["val_is_train"]``, as the ``cv`` task makes it): ``"refuse"``
+            (the default: a proxy split into train and val would not keep the folds; wrap the
+            condenser in ``per_fold``), ``"accept"`` (it handles pools as well as other tasks)
+            or ``"require"`` (only pools).
         test_task: for a condenser that needs a particular kind of task, such a task as
             ``{"name": ..., "params": {...}}`` (a :func:`harness.data.load_task` spec), small
             enough for the conformance kit (``None``: the kit's tiny task of each modality).
     """
 
     uses_ipc: ClassVar[bool] = True
+    cv_pools: ClassVar[str] = "refuse"
     test_task: ClassVar[dict[str, Any] | None] = None
+
+    def unsupported_reason(self, task: Task) -> str | None:
+        """Why this condenser cannot run on ``task`` (its modality, or :attr:`cv_pools`), or ``None``."""
+        reason = super().unsupported_reason(task)
+        pool = bool(task.meta.get("val_is_train"))
+        if reason is None and pool and self.cv_pools == "refuse":
+            reason = (f"{self.name} splits its proxy into train and val, which loses the folds of a "
+                      f"cross-validation pool; wrap it: {{name: per_fold, params: {{inner: {self.name}}}}}")
+        if reason is None and not pool and self.cv_pools == "require":
+            reason = (f"{self.name} condenses the folds of a cross-validation task (task 'cv' with the "
+                      "'cv_folds' space); this task has a val split of its own")
+        return reason
 
     def condense(self, task: Task, ipc: int | None, ctx: RunContext) -> ProxyData:
         """Return the proxy of ``task`` with ``ipc`` images per class (train + val together)."""

@@ -64,3 +64,11 @@ def test_per_fold_refuses_a_task_that_is_not_a_cross_validation_pool():
     reason = PerFold().unsupported_reason(tiny_image_task())
     assert reason is not None and "cross-validation" in reason
     assert PerFold().unsupported_reason(load_task("cv", **TINY_CV)) is None
+
+
+def test_condensers_that_split_their_proxy_refuse_a_pool_and_name_the_wrapper():
+    pool = load_task("cv", **TINY_CV)
+    reason = CONDENSERS.create("dc").unsupported_reason(pool)
+    assert reason is not None and "per_fold" in reason
+    for name in ("original", "early_stopping", "hcdc", "per_fold"):
+        assert CONDENSERS.create(name).unsupported_reason(pool) is None, name
