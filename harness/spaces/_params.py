@@ -1,7 +1,8 @@
-"""Checks and a ``repr`` shared by the search spaces, whose ``__init__`` only stores parameters."""
+"""Checks, ``describe`` and ``repr`` shared by the search spaces, whose ``__init__`` only stores parameters."""
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from harness.errors import ConfigError
@@ -19,11 +20,13 @@ def check_dropout(value: Any) -> None:
         raise ConfigError(f"space parameter dropout must be a number in [0, 1), got {value!r}")
 
 
-class SpaceRepr:
-    """``Name(param=value, ...)`` from the space's ``describe()``."""
+class SpaceParams:
+    """``describe()`` and ``Name(param=value, ...)`` from the constructor's parameters, each stored
+    under its own name by ``__init__`` (scikit-learn's ``get_params`` convention)."""
 
-    def describe(self) -> dict[str, Any]:  # pragma: no cover - every space defines it
-        raise NotImplementedError
+    def describe(self) -> dict[str, Any]:
+        """Return the parameters as a plain mapping (for cache keys)."""
+        return {name: getattr(self, name) for name in inspect.signature(type(self)).parameters}
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.describe().items())

@@ -35,7 +35,7 @@ import torch
 
 from harness.convnet import ConvNet
 from harness.errors import ConfigError
-from harness.spaces._params import SpaceRepr, check_int
+from harness.spaces._params import SpaceParams, check_int
 from harness.types import Split, Task
 
 PREFIX = "fold:"
@@ -101,7 +101,7 @@ def parse_fold(arch: str, folds: int) -> int:
     return int(index)
 
 
-class CVFoldsSpace(SpaceRepr):
+class CVFoldsSpace(SpaceParams):
     """The ``M`` folds of a cross-validation as candidates (appendix K), one ConvNet for all.
 
     ``__init__`` only stores its parameters; they are checked when used.
@@ -122,11 +122,6 @@ class CVFoldsSpace(SpaceRepr):
         self.image_size = image_size
         self.in_channels = in_channels
         self.num_classes = num_classes
-
-    def describe(self) -> dict[str, Any]:
-        """Return the parameters as a plain mapping (for cache keys)."""
-        return {"folds": self.folds, "width": self.width, "depth": self.depth, "image_size": self.image_size,
-                "in_channels": self.in_channels, "num_classes": self.num_classes}
 
     def check(self) -> None:
         """Raise ``ConfigError`` unless every parameter is a positive integer (``folds`` >= 2)."""

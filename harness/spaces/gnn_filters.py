@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.errors import ConfigError
-from harness.spaces._params import SpaceRepr, check_dropout, check_int
+from harness.spaces._params import SpaceParams, check_dropout, check_int
 from harness.types import GraphSplit
 
 FILTERS: tuple[str, ...] = ("gcn", "sage-mean", "sage-max", "gat", "gin-eps", "gin-0",
@@ -117,7 +117,7 @@ class FilterGNN(nn.Module):
         return h
 
 
-class GNNFilterSpace(SpaceRepr):
+class GNNFilterSpace(SpaceParams):
     """Appendix J's space: ``filters × widths × depths`` PyG models (40 by default).
 
     ``__init__`` only stores its parameters; they are checked when used.
@@ -142,11 +142,6 @@ class GNNFilterSpace(SpaceRepr):
         self.heads = heads
         self.in_channels = in_channels
         self.num_classes = num_classes
-
-    def describe(self) -> dict[str, Any]:
-        """Return the parameters as a plain mapping (for cache keys)."""
-        return {"filters": self.filters, "widths": self.widths, "depths": self.depths, "dropout": self.dropout,
-                "heads": self.heads, "in_channels": self.in_channels, "num_classes": self.num_classes}
 
     def all_archs(self) -> list[str]:
         """Every candidate, filters varying slowest and depths fastest."""

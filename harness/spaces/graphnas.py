@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from harness.errors import ConfigError
-from harness.spaces._params import SpaceRepr, check_dropout, check_int
+from harness.spaces._params import SpaceParams, check_dropout, check_int
 from harness.types import GraphSplit
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ def parse_candidate(arch: str, num_classes: int) -> list[LayerChoice]:
     return layers
 
 
-class GraphNASSpace(SpaceRepr):
+class GraphNASSpace(SpaceParams):
     """GraphNAS' macro space (see the module docstring) over PyG message passing.
 
     ``__init__`` only stores its parameters; they are checked when used.
@@ -126,12 +126,6 @@ class GraphNASSpace(SpaceRepr):
         self.pool_dim = pool_dim
         self.in_channels = in_channels
         self.num_classes = num_classes
-
-    def describe(self) -> dict[str, Any]:
-        """Return the parameters as a plain mapping (for cache keys)."""
-        return {"attentions": self.attentions, "aggregators": self.aggregators, "activations": self.activations,
-                "heads": self.heads, "hidden": self.hidden, "layers": self.layers, "dropout": self.dropout,
-                "pool_dim": self.pool_dim, "in_channels": self.in_channels, "num_classes": self.num_classes}
 
     def decisions(self) -> list[tuple[str, list[Any]]]:
         """``(decision type, options)`` of every decision, in the order a controller takes them:

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from harness.errors import ConfigError
-from harness.spaces._params import SpaceRepr
+from harness.spaces._params import SpaceParams
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 """The 5 candidate operations, in NAS-Bench-201's order."""
@@ -150,7 +150,7 @@ class _LogitsOnly(nn.Module):
         return self.net(x)[1]
 
 
-class NasBench201Space(SpaceRepr):
+class NasBench201Space(SpaceParams):
     """The NAS-Bench-201 space (Dong & Yang, NAS-Bench-201, ICLR 2020).
 
     ``__init__`` only stores its parameters (scikit-learn style); they are checked
@@ -170,15 +170,6 @@ class NasBench201Space(SpaceRepr):
         self.N = N
         self.in_channels = in_channels
         self.num_classes = num_classes
-
-    def describe(self) -> dict:
-        """Return the parameters as a plain mapping (for cache keys)."""
-        return {
-            "C": self.C,
-            "N": self.N,
-            "in_channels": self.in_channels,
-            "num_classes": self.num_classes,
-        }
 
     def all_archs(self) -> list[str]:
         """Return all 5**6 = 15,625 arch strings in a fixed order.

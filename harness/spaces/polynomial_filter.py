@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.errors import ConfigError
-from harness.spaces._params import SpaceRepr, check_dropout, check_int
+from harness.spaces._params import SpaceParams, check_dropout, check_int
 from harness.types import GraphSplit
 
 BASES: tuple[str, ...] = ("adjacency", "laplacian")
@@ -162,7 +162,7 @@ class PolynomialFilterNet(nn.Module):
         return h
 
 
-class PolynomialFilterSpace(SpaceRepr):
+class PolynomialFilterSpace(SpaceParams):
     """Polynomial filters ``C_λ = Σ_{k≤order} λ_k B^k`` in a ``layers``-layer GNN (appendix C.3, J).
 
     ``__init__`` only stores its parameters; they are checked when used.
@@ -190,12 +190,6 @@ class PolynomialFilterSpace(SpaceRepr):
         self.coef_high = coef_high
         self.in_channels = in_channels
         self.num_classes = num_classes
-
-    def describe(self) -> dict[str, Any]:
-        """Return the parameters as a plain mapping (for cache keys)."""
-        return {"order": self.order, "basis": self.basis, "hidden": self.hidden, "layers": self.layers,
-                "dropout": self.dropout, "coef_low": self.coef_low, "coef_high": self.coef_high,
-                "in_channels": self.in_channels, "num_classes": self.num_classes}
 
     def canonical(self, arch: str) -> str:
         """The normalized string of ``arch`` (two-decimal coefficients where exact).
