@@ -74,17 +74,9 @@ class OracleTable:
         if seed not in self.seeds or np.isnan(self.run_seconds).any():
             return None
         row = self.seeds.index(seed)
-        scores = self.per_seed_truth(rank_by)[row].tolist()
         elapsed = np.cumsum(self.run_seconds[row])
-        trace: list[tuple[float, str]] = []
-        best = -math.inf
-        for i, arch in enumerate(self.candidates):
-            if scores[i] > best:
-                best = scores[i]
-                trace.append((float(elapsed[i]), arch))
-        selected = trace[-1][1] if trace else self.candidates[0]
-        result = SearchResult(scores=scores, selected=selected, trace=trace,
-                              meta={"proxy_val_acc": self.val_acc[row].tolist()})
+        result = SearchResult.exhaustive(self.candidates, self.per_seed_truth(rank_by)[row].tolist(), elapsed.tolist(),
+                                         meta={"proxy_val_acc": self.val_acc[row].tolist()})
         return result, float(elapsed[-1])
 
 

@@ -8,6 +8,8 @@ and budget into every plugin call.
 
 from __future__ import annotations
 
+import math
+
 import dataclasses
 import time
 from dataclasses import dataclass, field
@@ -159,6 +161,21 @@ class SearchResult:
     selected: str
     trace: list[tuple[float, str]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def exhaustive(cls, candidates: list[str], scores: list[float], times: list[float],
+                   meta: dict[str, Any] | None = None) -> "SearchResult":
+        """The result of scoring ``candidates`` in order, candidate ``i`` scored at ``times[i]``
+        seconds (NaN scores: not reached): the trace records each strict improvement, and the
+        selection is the first best candidate (the first candidate when none was scored)."""
+        trace: list[tuple[float, str]] = []
+        best = -math.inf
+        for arch, score, seconds in zip(candidates, scores, times):
+            if score > best:
+                best = score
+                trace.append((float(seconds), arch))
+        selected = trace[-1][1] if trace else candidates[0]
+        return cls(scores=list(scores), selected=selected, trace=trace, meta=dict(meta or {}))
 
 
 @dataclass

@@ -39,8 +39,7 @@ class GridSearch(SearchAlgorithm):
         deadline = ctx.deadline()
         scores = [math.nan] * len(candidates)
         accuracies = [math.nan] * len(candidates)
-        trace: list[tuple[float, str]] = []
-        best = -math.inf
+        times = [math.nan] * len(candidates)
         done = 0
         size = group_size(space, proxy.train, protocol.batch_size, ctx.device)
         for group in candidate_groups(candidates, size):
@@ -48,14 +47,11 @@ class GridSearch(SearchAlgorithm):
                 break
             runs = train_runs(space, [(arch, ctx.seed) for arch in group], proxy.train, {"val": proxy.val},
                               protocol, ctx.device)
+            elapsed = deadline.elapsed()
             for i, arch in enumerate(group, start=done):
                 run = runs[arch, ctx.seed]
                 accuracies[i] = run["val_acc"]
                 scores[i] = run["val_acc"] if ctx.rank_by == "val_acc" else -run["val_loss"]
-                if scores[i] > best:
-                    best = scores[i]
-                    trace.append((deadline.elapsed(), arch))
+                times[i] = elapsed
             done += len(group)
-        selected = trace[-1][1] if trace else candidates[0]
-        return SearchResult(scores=scores, selected=selected, trace=trace,
-                            meta={"proxy_val_acc": accuracies})
+        return SearchResult.exhaustive(candidates, scores, times, meta={"proxy_val_acc": accuracies})
