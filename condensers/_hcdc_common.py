@@ -17,6 +17,7 @@ from typing import Any, Callable, Sequence, TypeVar
 
 import torch
 
+from condensers._matching import check_positive_float, check_positive_int
 from harness.errors import ConfigError
 from harness.hypergradient import check_neumann
 from harness.types import Deadline, ProxyData, RunContext, Task
@@ -65,13 +66,11 @@ def check_settings(p: dict[str, Any], rules: SettingsRules) -> None:
     """Raise ``ConfigError`` naming the first setting of ``p`` that breaks ``rules``."""
     name = f"hcdc: {rules.prefix}"
     for key, minimum in rules.ints.items():
-        if not _is_number(p[key], int) or p[key] < minimum:
-            raise ConfigError(f"{name}{key} must be an integer >= {minimum}, got {p[key]!r}")
+        check_positive_int("hcdc", rules.prefix + key, p[key], minimum)
     for key in rules.positive:
-        if not _is_number(p[key]) or not p[key] > 0:
-            raise ConfigError(f"{name}{key} must be a positive number, got {p[key]!r}")
+        check_positive_float("hcdc", rules.prefix + key, p[key])
     for key in rules.non_negative:
-        if not _is_number(p[key]) or p[key] < 0:
+        if isinstance(p[key], bool) or not isinstance(p[key], (int, float)) or p[key] < 0:
             raise ConfigError(f"{name}{key} must be a number >= 0, got {p[key]!r}")
     for key, choices in rules.choices.items():
         if p[key] not in choices:
@@ -87,10 +86,6 @@ def check_settings(p: dict[str, Any], rules: SettingsRules) -> None:
     if not isinstance(p["train_source_params"], dict):
         raise ConfigError(f"{name}train_source_params must be a mapping of the train source's parameters, "
                           f"got {p['train_source_params']!r}")
-
-
-def _is_number(value: Any, kind: type | tuple[type, ...] = (int, float)) -> bool:
-    return isinstance(value, kind) and not isinstance(value, bool)
 
 
 def fetch_train_source(task: Task, ipc: int, ctx: RunContext, p: dict[str, Any]) -> tuple[ProxyData, float]:

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from condensers._matching import check_positive_int
 from harness.errors import ConfigError
 from harness.plugin import Condenser
 from harness.registry import CONDENSERS, register_condenser
@@ -54,9 +55,7 @@ class PerFold(Condenser):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         p = self.params
-        folds = p["folds"]
-        if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
-            raise ConfigError(f"per_fold: folds must be an integer >= 2, got {folds!r}")
+        check_positive_int(self.name, "folds", p["folds"], minimum=2)
         if not isinstance(p["inner"], str) or p["inner"] == self.name:
             raise ConfigError(f"per_fold: inner must name another image condenser (e.g. 'dm'), got {p['inner']!r}")
         if not isinstance(p["inner_params"], dict):
