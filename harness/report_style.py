@@ -53,7 +53,8 @@ REFERENCE_GROUP = "Reference"
 NAMES = {
     "random": "Random", "kcenter": "K-Center", "herding": "Herding", "dc": "DC", "dsa": "DSA",
     "dm": "DM", "kip": "KIP", "tm": "TM", "gcond": "GCond", "gcond_x": "GCond-X", "hcdc": "HCDC",
-    "original": "Original", "early_stopping": "Early-Stopping", "per_fold": "per fold", "grid": "Grid", "darts_pt": "DARTS-PT", "reinforce": "REINFORCE",
+    "original": "Original", "early_stopping": "Early-Stopping", "per_fold": "per fold",
+    "grid": "Grid", "darts_pt": "DARTS-PT", "reinforce": "REINFORCE",
     "gdas": "GDAS", "graphnas": "GraphNAS", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
     "digits": "Digits", "cora": "Cora", "citeseer": "Citeseer", "pubmed": "PubMed",
     "ogbn-arxiv": "Ogbn-arxiv", "reddit": "Reddit",

@@ -86,7 +86,8 @@ def check_condenser(condenser: Condenser, task: Task | None = None, ipc: int = 4
     Per-class counts: on an image task, ``ipc`` proxy images per class split into train and val
     (at least one each), or — for a cross-validation proxy whose ``meta["val_is_train"]`` is
     true — ``ipc`` images per class in one pool that is both train and val (a proxy that instead
-    sets its own training epochs in ``meta["epochs"]``, early stopping, keeps the task's data); on a graph task, ``ipc`` proxy training nodes per class and
+    sets its own training epochs in ``meta["epochs"]``, early stopping, keeps the task's data);
+    on a graph task, ``ipc`` proxy training nodes per class and
     ``max(1, round(ipc · |val_c| / |train_c|))`` validation nodes (the task's own val-to-train
     ratio of the class), counted over each split's masked nodes.
 

@@ -27,8 +27,11 @@ def list_spaces() -> list[str]:
     return sorted(_SPACES)
 
 
-def get_space(name: str,
-              **params: object) -> NasBench201Space | GNNFilterSpace | PolynomialFilterSpace | GraphNASSpace | CVFoldsSpace:
+Space = NasBench201Space | GNNFilterSpace | PolynomialFilterSpace | GraphNASSpace | CVFoldsSpace
+"""Any registered search space."""
+
+
+def get_space(name: str, **params: object) -> Space:
     """Return the space registered as ``name``, constructed with ``params``.
 
     Raises:
@@ -46,4 +49,5 @@ def get_space(name: str,
     return cls(**params)
 
 
-__all__ = ["CVFoldsSpace", "GNNFilterSpace", "GraphNASSpace", "NasBench201Space", "PolynomialFilterSpace", "get_space", "list_spaces"]
+__all__ = ["CVFoldsSpace", "GNNFilterSpace", "GraphNASSpace", "NasBench201Space", "PolynomialFilterSpace",
+           "get_space", "list_spaces"]

@@ -57,15 +57,15 @@ def test_grid_on_original_read_from_the_oracle_equals_a_real_grid_search(tiny_sw
     config = parse_config(tiny_sweep)
     row = _run(tiny_sweep, tmp_path).iloc[0]
     task = load_task(config.task["name"], **config.task["params"])
-    space = get_space(config.space["name"], **config.space["params"], in_channels=task.in_channels, num_classes=task.num_classes)
-    candidates = json.loads(row["candidates"])
+    space = get_space(config.space["name"], **config.space["params"],
+                      in_channels=task.in_channels, num_classes=task.num_classes)
     ctx = RunContext(seed=0, device=torch.device("cpu"), protocol=config.protocol, rank_by=config.rank_by)
-    real = SEARCH_ALGOS.create("grid").search(space, candidates, CONDENSERS.create("original").condense(task, None, ctx),
-                                              ctx)
+    whole_data = CONDENSERS.create("original").condense(task, None, ctx)
+    real = SEARCH_ALGOS.create("grid").search(space, json.loads(row["candidates"]), whole_data, ctx)
     assert json.loads(row["scores"]) == pytest.approx(real.scores)
     assert row["selected"] == real.selected
-    seconds = _oracle_runs(tmp_path / "results" / ".cache", seed=0)
-    assert row["search_seconds"] == pytest.approx(sum(run["train_seconds"] for run in seconds.values()))
+    runs = _oracle_runs(tmp_path / "results" / ".cache", seed=0)
+    assert row["search_seconds"] == pytest.approx(sum(run["train_seconds"] for run in runs.values()))
 
 
 def _oracle_runs(cache_root, seed):
