@@ -33,6 +33,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from harness._allocator import retain_freed_memory
 from harness.errors import ConfigError
 from harness.seeding import derive_seed
 from harness.training import DivergedError, evaluate, init_candidate, sgd_with_cosine, steps_per_epoch
@@ -173,6 +174,7 @@ def train_members(model: torch.nn.Module, train: Split, protocol: TrainProtocol,
     Raises:
         MembersDivergedError: some member's loss became NaN or infinite.
     """
+    retain_freed_memory()
     n = len(train)
     batch_size = min(protocol.batch_size, n)
     steps = steps_per_epoch(n, batch_size)

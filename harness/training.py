@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable
 import torch
 import torch.nn.functional as F
 
+from harness._allocator import retain_freed_memory
 from harness.errors import DivergedError
 from harness.seeding import derive_seed
 from harness.types import Split, TrainProtocol
@@ -50,6 +51,7 @@ def train_model(model: torch.nn.Module, train: Split, protocol: TrainProtocol, s
     Raises:
         DivergedError: the loss became NaN or infinite.
     """
+    retain_freed_memory()
     n = len(train)
     batch_size = min(protocol.batch_size, n)
     steps = steps_per_epoch(n, batch_size)
