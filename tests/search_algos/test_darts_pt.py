@@ -10,20 +10,20 @@ from torch import nn
 
 from harness.errors import ConfigError
 from harness.spaces import NasBench201Space
-from harness.spaces.nasbench201 import EDGES, OPS
-from harness.spaces.nasbench201_supernet import encode_arch, mixing_weights
+from harness.spaces.nasbench201 import EDGES
+from harness.spaces.nasbench201_supernet import encode_arch
 from harness.testing import check_search_algo, tiny_context
 from harness.types import ProxyData, Split
 from search_algos import _supernet_training
 from search_algos.darts_pt import DartsPT
+from tests._planted_supernet import NUM_CLASSES, PlantedSupernet
 
-NUM_CLASSES = 4
 CANDIDATES = NasBench201Space().sample(8, seed=1)
 TARGET = CANDIDATES[5]
 assert "none" not in TARGET  # the real supernet never evaluates removing `none`: it adds nothing
 
 
-class ThresholdSupernet(nn.Module):
+class ThresholdSupernet(PlantedSupernet):
     """A stand-in supernet whose proxy val accuracy is an exactly known function of the weights.
 
     Each input carries a one-hot label and a threshold ``τ``; the true class's logit is
@@ -34,21 +34,10 @@ class ThresholdSupernet(nn.Module):
     whose removal hurts most, must therefore pick ``TARGET`` edge by edge.
     """
 
-    def __init__(self, generator: torch.Generator | None = None) -> None:
-        super().__init__()
-        self.alphas = nn.Parameter(1e-3 * torch.randn(len(EDGES), len(OPS), generator=generator))
-        self.bias = nn.Parameter(torch.zeros(NUM_CLASSES))
-
-    @classmethod
-    def from_space(cls, space, generator=None):
-        return cls(generator)
-
-    def weight_parameters(self):
-        return [self.bias]
+    target = TARGET
 
     def forward(self, x, alphas=None, relaxation="softmax", tau=1.0, generator=None):
-        weights = mixing_weights(self.alphas if alphas is None else alphas, relaxation, tau, generator)
-        q = (weights * encode_arch(TARGET)).sum(1).mean()
+        q = self.planted_share(alphas, relaxation, tau, generator)
         labels, thresholds = x[:, 0, 0, :NUM_CLASSES], x[:, 0, 0, NUM_CLASSES]
         return 10.0 * (q - thresholds)[:, None] * labels + self.bias
 

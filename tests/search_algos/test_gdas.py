@@ -11,18 +11,17 @@ from torch import nn
 from harness.errors import ConfigError
 from harness.spaces import NasBench201Space
 from harness.spaces.nasbench201 import EDGES, OPS, format_arch, parse_arch
-from harness.spaces.nasbench201_supernet import encode_arch, mixing_weights
 from harness.testing import check_search_algo, tiny_context
 from harness.types import ProxyData, Split
 from search_algos import _supernet_training
 from search_algos.gdas import GDAS
+from tests._planted_supernet import NUM_CLASSES, PlantedSupernet
 
-NUM_CLASSES = 4
 CANDIDATES = NasBench201Space().sample(8, seed=0)
 TARGET = CANDIDATES[3]
 
 
-class PlantedSupernet(nn.Module):
+class LabelSupernet(PlantedSupernet):
     """A stand-in supernet with a known best architecture.
 
     The input is the one-hot label; the true class's logit is ``4 · q(w)`` with
@@ -31,25 +30,12 @@ class PlantedSupernet(nn.Module):
     onto ``TARGET``, whatever the relaxation, and GDAS must end with λ's argmax at ``TARGET``.
     """
 
+    target = TARGET
     taus: list[float] = []
-
-    def __init__(self, generator: torch.Generator | None = None) -> None:
-        super().__init__()
-        self.alphas = nn.Parameter(1e-3 * torch.randn(len(EDGES), len(OPS), generator=generator))
-        self.bias = nn.Parameter(torch.zeros(NUM_CLASSES))
-
-    @classmethod
-    def from_space(cls, space, generator=None):
-        return cls(generator)
-
-    def weight_parameters(self):
-        return [self.bias]
 
     def forward(self, x, alphas=None, relaxation="softmax", tau=1.0, generator=None):
         type(self).taus.append(tau)
-        weights = mixing_weights(self.alphas if alphas is None else alphas, relaxation, tau, generator)
-        q = (weights * encode_arch(TARGET)).sum(1).mean()
-        return 4.0 * q * x.flatten(1) + self.bias
+        return 4.0 * self.planted_share(alphas, relaxation, tau, generator) * x.flatten(1) + self.bias
 
 
 def label_images(n: int) -> Split:
@@ -59,8 +45,8 @@ def label_images(n: int) -> Split:
 
 @pytest.fixture
 def planted(monkeypatch) -> ProxyData:
-    monkeypatch.setattr(_supernet_training, "NasBench201Supernet", PlantedSupernet)
-    PlantedSupernet.taus = []
+    monkeypatch.setattr(_supernet_training, "NasBench201Supernet", LabelSupernet)
+    LabelSupernet.taus = []
     return ProxyData(train=label_images(32), val=label_images(32))
 
 
@@ -91,7 +77,7 @@ def test_restricts_the_choice_to_the_candidates(planted):
 
 def test_temperature_falls_linearly_from_tau_max_to_tau_min(planted):
     GDAS(epochs=5).search(None, CANDIDATES, planted, tiny_context())
-    taus = sorted(set(PlantedSupernet.taus), reverse=True)
+    taus = sorted(set(LabelSupernet.taus), reverse=True)
     assert taus == pytest.approx([10.0, 7.525, 5.05, 2.575, 0.1])
 
 
@@ -105,7 +91,7 @@ def test_zero_budget_still_scores_every_candidate(planted):
     result = GDAS(epochs=50).search(None, CANDIDATES, planted, tiny_context(budget_seconds=0.0))
     assert result.meta["completed"] is False
     assert len(result.scores) == len(CANDIDATES) and all(math.isfinite(s) for s in result.scores)
-    assert PlantedSupernet.taus == []
+    assert LabelSupernet.taus == []
 
 
 def test_rejects_a_bad_temperature_schedule():
