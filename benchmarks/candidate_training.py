@@ -7,7 +7,8 @@ printed ratios hold on a busy machine even when the absolute numbers drift:
   NAS-Bench-201 candidates (C=8, N=1) on 8×8 digits, 300 train images, 4 epochs, batch 64,
   3 seeds, each run evaluated on val (600) and test (600) — trained group by group as the
   sweep does (:func:`harness.oracle.oracle_groups`), one at a time and batched. Prints both
-  times, their ratio and how closely the two oracles agree.
+  times, their ratio, the minor page faults each took (see :mod:`harness._allocator`) and how
+  closely the two oracles agree.
 * throughput (default): SGD steps of one group of candidates at each setting, in training
   images per second and candidates per minute (training only, extrapolated to the whole
   protocol):
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import time
 from dataclasses import dataclass
 
@@ -88,6 +90,7 @@ def oracle_speed(preset_name: str = "quick") -> None:
     groups = oracle_groups(candidates, config.oracle_seeds, runs, space, task, config.protocol, CPU)
     evaluations = {"val": task.val, "test": task.test}
     seconds = {"one at a time": 0.0, "batched": 0.0}
+    faults = {"one at a time": 0, "batched": 0}
     results: dict[str, dict] = {"one at a time": {}, "batched": {}}
 
     def one_at_a_time(group: list[tuple[str, int]]) -> dict:
@@ -100,14 +103,21 @@ def oracle_speed(preset_name: str = "quick") -> None:
     for i, group in enumerate(groups):
         order = [("one at a time", one_at_a_time), ("batched", batched)]
         for name, train in order if i % 2 == 0 else order[::-1]:
-            start = time.perf_counter()
+            start, before = time.perf_counter(), _minor_page_faults()
             results[name].update(train(group))
             seconds[name] += time.perf_counter() - start
+            faults[name] += _minor_page_faults() - before
     sequential, together = seconds["one at a time"], seconds["batched"]
     print(f"{preset_name} oracle: {len(candidates)} candidates × {len(config.oracle_seeds)} seeds in "
           f"{len(groups)} groups of ≤ {max(map(len, groups))}, val {len(task.val)} + test {len(task.test)} evaluated")
-    print(f"  one at a time {sequential:.1f} s, batched {together:.1f} s: {sequential / together:.2f}× faster")
+    print(f"  one at a time {sequential:.1f} s, batched {together:.1f} s: {sequential / together:.2f}× faster "
+          f"(minor page faults: {faults['one at a time']:,} and {faults['batched']:,})")
     _agreement(candidates, config.oracle_seeds, results["one at a time"], results["batched"])
+
+
+def _minor_page_faults() -> int:
+    """This process's minor page faults so far (memory first touched, or handed back and touched again)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def _agreement(candidates: list[str], seeds: list[int], reference: dict, other: dict) -> None:
