@@ -14,8 +14,8 @@ printed ratios hold on a busy machine even when the absolute numbers drift:
   protocol):
 
   - ``quick``: the preset above (the real digits, the whole protocol);
-  - ``cifar10-cpu``: the preset's shapes — 5,000 train images of 16×16×3, C=8, N=1, batch 128,
-    10 epochs — on random images (speed does not depend on their content);
+  - ``cifar10-cpu``: the preset's shapes — 5,000 train images of 16×16×3, C=8, N=2, batch 128,
+    24 epochs — on random images (speed does not depend on their content);
   - ``paper``: NAS-Bench-201 at full size — C=16, N=5, 32×32×3, batch 256, 50 epochs of
     50,000 images (:class:`harness.types.TrainProtocol`'s defaults) — on random images.
 
@@ -62,7 +62,7 @@ class Setting:
 
 SETTINGS = {
     "quick": Setting((1, 8, 8), 300, {"C": 8, "N": 1}, TrainProtocol(epochs=4, batch_size=64, lr=0.1)),
-    "cifar10-cpu": Setting((3, 16, 16), 5000, {"C": 8, "N": 1}, TrainProtocol(epochs=10, batch_size=128, lr=0.1)),
+    "cifar10-cpu": Setting((3, 16, 16), 5000, {"C": 8, "N": 2}, TrainProtocol(epochs=24, batch_size=128, lr=0.1)),
     "paper": Setting((3, 32, 32), 50000, {"C": 16, "N": 5}, TrainProtocol()),
 }
 
