@@ -8,10 +8,23 @@ from typing import Any
 from harness.errors import ConfigError
 
 
+def _is_int(value: Any, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
 def check_int(name: str, value: Any, minimum: int = 1) -> None:
     """Raise ``ConfigError`` unless the space parameter ``name`` is an integer ``>= minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if not _is_int(value, minimum):
         raise ConfigError(f"space parameter {name} must be an integer >= {minimum}, got {value!r}")
+
+
+def check_int_list(name: str, values: Any) -> None:
+    """Raise ``ConfigError`` unless the space parameter ``name`` is a non-empty list of distinct
+    positive integers."""
+    if (not isinstance(values, (list, tuple)) or not values or not all(_is_int(v, 1) for v in values)
+            or len(set(values)) != len(values)):
+        raise ConfigError(f"space parameter {name} must be a non-empty list of distinct positive integers, "
+                          f"got {values!r}")
 
 
 def check_dropout(value: Any) -> None:

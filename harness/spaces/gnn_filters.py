@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.errors import ConfigError
-from harness.spaces._params import SpaceParams, check_dropout, check_int
+from harness.spaces._params import SpaceParams, check_dropout, check_int, check_int_list
 from harness.types import GraphSplit
 
 FILTERS: tuple[str, ...] = ("gcn", "sage-mean", "sage-max", "gat", "gin-eps", "gin-0",
@@ -206,9 +206,7 @@ class GNNFilterSpace(SpaceParams):
             raise ConfigError(f"space parameter filters must be a non-empty subset of {list(FILTERS)}, "
                               f"got {self.filters!r}")
         for name in ("widths", "depths"):
-            values = getattr(self, name)
-            if not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
-                raise ConfigError(f"space parameter {name} must be a non-empty list of positive integers, got {values!r}")
+            check_int_list(name, getattr(self, name))
         for name in ("heads", "in_channels", "num_classes"):
             check_int(name, getattr(self, name))
         check_dropout(self.dropout)

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from harness.errors import ConfigError
-from harness.spaces._params import SpaceParams, check_dropout, check_int
+from harness.spaces._params import SpaceParams, check_dropout, check_int, check_int_list
 from harness.types import GraphSplit
 
 if TYPE_CHECKING:
@@ -225,11 +225,7 @@ class GraphNASSpace(SpaceParams):
                 raise ConfigError(f"space parameter {name} must be a non-empty list of distinct options from "
                                   f"{list(known)}, got {values!r}")
         for name in ("heads", "hidden"):
-            values = getattr(self, name)
-            if (not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values)
-                    or len(set(values)) != len(values)):
-                raise ConfigError(f"space parameter {name} must be a non-empty list of distinct positive "
-                                  f"integers, got {values!r}")
+            check_int_list(name, getattr(self, name))
         for name in ("layers", "pool_dim", "in_channels", "num_classes"):
             check_int(name, getattr(self, name))
         check_dropout(self.dropout)

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from harness.errors import ConfigError
-from harness.spaces._params import SpaceParams
+from harness.spaces._params import SpaceParams, check_int
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 """The 5 candidate operations, in NAS-Bench-201's order."""
@@ -253,12 +253,11 @@ class NasBench201Space(SpaceParams):
         logits only. Weights come from torch's global generator.
 
         Raises:
-            ConfigError: ``arch`` is malformed or a parameter is not a positive int.
+            ConfigError: ``arch`` is malformed or a parameter is not a positive integer.
             ImportError: xautodl is not installed.
         """
         for name, value in self.describe().items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"space parameter {name} must be a positive int, got {value!r}")
+            check_int(name, value)
         parse_arch(arch)
         try:
             from xautodl.models.cell_infers.tiny_network import TinyNetwork

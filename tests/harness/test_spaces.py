@@ -9,6 +9,7 @@ import torch
 
 from harness.errors import ConfigError, DataError, PluginNotFoundError
 from harness.spaces import NasBench201Space, get_space, list_spaces
+from harness.spaces._params import check_int_list
 from harness.spaces.nasbench201 import EDGES, OPS, format_arch, parse_arch
 from harness.spaces.nasbench201_benchmark import read_benchmark
 
@@ -155,7 +156,7 @@ def test_build_gives_logits_and_backprops(in_channels, size):
 def test_build_rejects_bad_input():
     with pytest.raises(ConfigError):
         NasBench201Space(C=8, N=1).build("bad")
-    with pytest.raises(ConfigError, match="C must be a positive int"):
+    with pytest.raises(ConfigError, match="C must be an integer >= 1"):
         NasBench201Space(C=0).build(EXAMPLE)
 
 
@@ -254,3 +255,10 @@ def test_read_benchmark_errors(tmp_path, space):
     torch.save({"a": 1}, not_bench)
     with pytest.raises(DataError, match="not a NAS-Bench-201"):
         read_benchmark(not_bench)
+
+
+@pytest.mark.parametrize("values", [[], [0], [64, 64], [True], [2.0], "64", None])
+def test_integer_list_parameters_reject_bad_values(values):
+    with pytest.raises(ConfigError, match="hidden must be a non-empty list of distinct positive integers"):
+        check_int_list("hidden", values)
+    check_int_list("hidden", [16, 64])
