@@ -8,9 +8,8 @@ and budget into every plugin call.
 
 from __future__ import annotations
 
-import math
-
 import dataclasses
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
