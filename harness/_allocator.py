@@ -7,7 +7,7 @@ zeroing) for every 4 KiB page touched: the stacked networks of the batched train
 activations are megabytes, took about 25,000 minor page faults per group of 15 ``quick``
 candidates (``benchmarks/candidate_training.py``). With allocations of up to 32 MiB served
 from the heap and the heap not trimmed below 1 GiB, freed activations are reused instead
-(under 500 faults). The numbers computed are unchanged; only where the memory comes from.
+(0-715 faults per group measured). The numbers computed are unchanged; only where the memory comes from.
 
 Elsewhere (another C library, macOS, Windows) nothing is changed.
 """
