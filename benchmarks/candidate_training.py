@@ -1,14 +1,15 @@
 """Candidate training speed: the batched trainer against one candidate at a time, in one run.
 
-Two measurements, each timing both trainers in the same process, interleaved, so that the
-printed ratios hold on a busy machine even when the absolute numbers drift:
+Three measurements; the first two time both trainers in the same process, interleaved, so
+that the printed ratios hold on a busy machine even when the absolute numbers drift:
 
 * ``--oracle`` (the acceptance check): the ``quick`` preset's oracle — its 30 sampled
   NAS-Bench-201 candidates (C=8, N=1) on 8×8 digits, 300 train images, 4 epochs, batch 64,
   3 seeds, each run evaluated on val (600) and test (600) — trained group by group as the
   sweep does (:func:`harness.oracle.oracle_groups`), one at a time and batched. Prints both
-  times, their ratio, the minor page faults each took (see :mod:`harness._allocator`) and how
-  closely the two oracles agree.
+  times, their ratio, the part of each spent evaluating the trained networks (both trainers
+  evaluate each network on its own, the same way), the minor page faults each took (see
+  :mod:`harness._allocator`) and how closely the two oracles agree.
 * throughput (default): SGD steps of one group of candidates at each setting, in training
   images per second and candidates per minute (training only, extrapolated to the whole
   protocol):
@@ -18,25 +19,37 @@ printed ratios hold on a busy machine even when the absolute numbers drift:
     24 epochs — on random images (speed does not depend on their content);
   - ``paper``: NAS-Bench-201 at full size — C=16, N=5, 32×32×3, batch 256, 50 epochs of
     50,000 images (:class:`harness.types.TrainProtocol`'s defaults) — on random images.
+* ``--convolutions``: what a 3×3 convolution (forward and both backward passes) costs per
+  member when ``g`` members run it as one grouped convolution, against one member alone, at
+  the ``quick`` networks' three resolutions. On a CPU this bounds the batched trainer's gain:
+  the convolutions are most of a stacked step.
+
+``--device cuda`` runs the first two on a GPU.
 
 Usage::
 
     python benchmarks/candidate_training.py --oracle
     python benchmarks/candidate_training.py --settings quick cifar10-cpu paper --steps 10
+    python benchmarks/candidate_training.py --convolutions
+    python benchmarks/candidate_training.py --oracle --device cuda
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import time
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from scipy.stats import spearmanr
 
+from harness import batched_training, training
 from harness.batched_training import TRAINER_ENV, group_size, train_batched, train_members
 from _preset import load_preset
 from harness.data import load_task
@@ -45,9 +58,6 @@ from harness.seeding import derive_seed
 from harness.spaces import NasBench201Space
 from harness.training import init_candidate, steps_per_epoch, train_model
 from harness.types import Split, TrainProtocol
-
-CPU = torch.device("cpu")
-
 
 @dataclass
 class Setting:
@@ -74,45 +84,86 @@ def main() -> None:
                         help="throughput settings to measure (default: all, unless --oracle)")
     parser.add_argument("--steps", type=int, default=10, help="SGD steps per throughput measurement")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved repeats (the fastest counts)")
+    parser.add_argument("--convolutions", action="store_true",
+                        help="per-member cost of grouped convolutions against a lone one (CPU)")
+    parser.add_argument("--device", default="cpu", help="cpu (one thread) or cuda")
     args = parser.parse_args()
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is available here")
     torch.set_num_threads(1)
     if args.oracle:
-        oracle_speed()
-    for name in args.settings or ([] if args.oracle else list(SETTINGS)):
-        throughput(name, SETTINGS[name], args.steps, args.repeats)
+        oracle_speed(device)
+    if args.convolutions:
+        convolution_cost()
+    for name in args.settings or ([] if args.oracle or args.convolutions else list(SETTINGS)):
+        throughput(name, SETTINGS[name], args.steps, args.repeats, device)
 
 
-def oracle_speed(preset_name: str = "quick") -> None:
-    """Train the preset's oracle one at a time and batched, group by group, and compare."""
+def oracle_speed(device: torch.device, preset_name: str = "quick") -> None:
+    """Train the preset's oracle one at a time and batched, group by group, on ``device`` and compare."""
     preset = load_preset(preset_name)
     config, task, space, candidates = preset.config, preset.task, preset.space, preset.candidates
     runs = [(arch, seed) for seed in config.oracle_seeds for arch in candidates]
-    groups = oracle_groups(candidates, config.oracle_seeds, runs, space, task, config.protocol, CPU)
+    groups = oracle_groups(candidates, config.oracle_seeds, runs, space, task, config.protocol, device)
     evaluations = {"val": task.val, "test": task.test}
     seconds = {"one at a time": 0.0, "batched": 0.0}
+    evaluating = {"one at a time": [0.0], "batched": [0.0]}
     faults = {"one at a time": 0, "batched": 0}
     results: dict[str, dict] = {"one at a time": {}, "batched": {}}
 
     def one_at_a_time(group: list[tuple[str, int]]) -> dict:
-        return {(arch, seed): space.train_candidate(arch, task.train, evaluations, config.protocol, seed, CPU)
+        return {(arch, seed): space.train_candidate(arch, task.train, evaluations, config.protocol, seed, device)
                 for arch, seed in group}
 
     def batched(group: list[tuple[str, int]]) -> dict:
-        return train_batched(space, group, task.train, evaluations, config.protocol, CPU)
+        return train_batched(space, group, task.train, evaluations, config.protocol, device)
 
     for i, group in enumerate(groups):
         order = [("one at a time", one_at_a_time), ("batched", batched)]
         for name, train in order if i % 2 == 0 else order[::-1]:
-            start, before = time.perf_counter(), _minor_page_faults()
-            results[name].update(train(group))
-            seconds[name] += time.perf_counter() - start
+            start, before = _clock(device), _minor_page_faults()
+            with _timing_evaluations(evaluating[name], device):
+                results[name].update(train(group))
+            seconds[name] += _clock(device) - start
             faults[name] += _minor_page_faults() - before
     sequential, together = seconds["one at a time"], seconds["batched"]
-    print(f"{preset_name} oracle: {len(candidates)} candidates × {len(config.oracle_seeds)} seeds in "
+    evaluation = {name: spent[0] for name, spent in evaluating.items()}
+    print(f"{preset_name} oracle on {device}: {len(candidates)} candidates × {len(config.oracle_seeds)} seeds in "
           f"{len(groups)} groups of ≤ {max(map(len, groups))}, val {len(task.val)} + test {len(task.test)} evaluated")
     print(f"  one at a time {sequential:.1f} s, batched {together:.1f} s: {sequential / together:.2f}× faster "
           f"(minor page faults: {faults['one at a time']:,} and {faults['batched']:,})")
+    rest = {name: seconds[name] - evaluation[name] for name in seconds}
+    print(f"  of which evaluating: {evaluation['one at a time']:.1f} s and {evaluation['batched']:.1f} s; "
+          f"building and training: {rest['one at a time']:.1f} s and {rest['batched']:.1f} s, "
+          f"{rest['one at a time'] / rest['batched']:.2f}× faster")
     _agreement(candidates, config.oracle_seeds, results["one at a time"], results["batched"])
+
+
+def _clock(device: torch.device) -> float:
+    """``time.perf_counter()`` once the work queued on ``device`` is done."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+@contextlib.contextmanager
+def _timing_evaluations(spent: list[float], device: torch.device) -> Iterator[None]:
+    """Add to ``spent[0]`` the seconds both trainers spend in :func:`harness.training.evaluate` meanwhile."""
+    original = training.evaluate
+
+    def timed(*args, **kwargs):
+        start = _clock(device)
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent[0] += _clock(device) - start
+
+    training.evaluate = batched_training.evaluate = timed
+    try:
+        yield
+    finally:
+        training.evaluate = batched_training.evaluate = original
 
 
 def _minor_page_faults() -> int:
@@ -132,8 +183,8 @@ def _agreement(candidates: list[str], seeds: list[int], reference: dict, other: 
           f"runs equal to 1e-4 in val loss: {(loss_gap < 1e-4).mean():.0%}")
 
 
-def throughput(name: str, setting: Setting, steps: int, repeats: int) -> None:
-    """Time ``steps`` SGD steps of one group of candidates, one at a time and batched."""
+def throughput(name: str, setting: Setting, steps: int, repeats: int, device: torch.device) -> None:
+    """Time ``steps`` SGD steps of one group of candidates on ``device``, one at a time and batched."""
     space = NasBench201Space(**setting.space, in_channels=setting.image[0], num_classes=10)
     protocol = setting.protocol
     if name == "quick":
@@ -146,38 +197,68 @@ def throughput(name: str, setting: Setting, steps: int, repeats: int) -> None:
                       torch.randint(0, 10, (n,), generator=generator))
         epochs = 1
     protocol = TrainProtocol(**{**protocol.as_dict(), "epochs": epochs})
-    archs = space.sample(setting.candidates, 0)[:_members(space, train, protocol.batch_size)]
+    train = train.to(device)
+    archs = space.sample(setting.candidates, 0)[:_members(space, train, protocol.batch_size, device)]
     times: dict[str, list[float]] = {"one at a time": [], "batched": []}
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = _clock(device)
         for arch in archs:
-            train_model(init_candidate(space, arch, 0), train, protocol, derive_seed(0, arch, "order"))
-        times["one at a time"].append(time.perf_counter() - start)
-        start = time.perf_counter()
-        stacked = space.stack_networks(archs, [init_candidate(space, arch, 0) for arch in archs])
+            train_model(init_candidate(space, arch, 0).to(device), train, protocol, derive_seed(0, arch, "order"))
+        times["one at a time"].append(_clock(device) - start)
+        start = _clock(device)
+        stacked = space.stack_networks(archs, [init_candidate(space, arch, 0) for arch in archs]).to(device)
         train_members(stacked, train, protocol, [derive_seed(0, arch, "order") for arch in archs])
-        times["batched"].append(time.perf_counter() - start)
+        times["batched"].append(_clock(device) - start)
     images = len(archs) * epochs * len(train)
     full = setting.protocol.epochs * setting.train_size
     rates = {trainer: images / min(values) for trainer, values in times.items()}
     cells = ", ".join(f"{trainer} {rate:,.0f} images/s = {60 * rate / full:.3g} candidates/min"
                       for trainer, rate in rates.items())
     steps_each = epochs * steps_per_epoch(len(train), protocol.batch_size)
-    print(f"{name} ({len(archs)} candidates, {steps_each} steps each, fastest of {repeats}): {cells}; "
+    print(f"{name} on {device} ({len(archs)} candidates, {steps_each} steps each, fastest of {repeats}): {cells}; "
           f"batched {rates['batched'] / rates['one at a time']:.2f}× faster")
 
 
-def _members(space: NasBench201Space, train: Split, batch_size: int) -> int:
+def _members(space: NasBench201Space, train: Split, batch_size: int, device: torch.device) -> int:
     """The group size of the batched trainer when forced (``CONDNAS_TRAINER=batched``)."""
     previous = os.environ.get(TRAINER_ENV)
     os.environ[TRAINER_ENV] = "batched"
     try:
-        return group_size(space, train, batch_size, CPU)
+        return group_size(space, train, batch_size, device)
     finally:
         if previous is None:
             del os.environ[TRAINER_ENV]
         else:
             os.environ[TRAINER_ENV] = previous
+
+
+def convolution_cost(members: tuple[int, ...] = (1, 2, 4, 8, 15, 30), batch: int = 64) -> None:
+    """Per-member time of a channels-last 3×3 convolution trained as one grouped convolution.
+
+    At the ``quick`` networks' three resolutions (C=8 at 8×8, 16 at 4×4, 32 at 2×2), a batch of
+    ``batch``: forward, backward to the input and backward to the weights, fastest of 5 runs.
+    """
+    for channels, side in ((8, 8), (16, 4), (32, 2)):
+        costs = {}
+        for g in members:
+            x = torch.randn(batch, g * channels, side, side).contiguous(memory_format=torch.channels_last)
+            weight = torch.randn(g * channels, channels, 3, 3, requires_grad=True)
+            x.requires_grad_()
+
+            def step() -> None:
+                out = F.conv2d(x, weight, padding=1, groups=g)
+                torch.autograd.grad(out, (x, weight), torch.ones_like(out))
+
+            step()  # the first call builds the kernels
+            runs = []
+            for _ in range(5):
+                start = time.perf_counter()
+                for _ in range(10):
+                    step()
+                runs.append((time.perf_counter() - start) / 10)
+            costs[g] = min(runs) / g
+        cells = ", ".join(f"{g}: {1e6 * cost:.0f} µs ({costs[1] / cost:.2f}×)" for g, cost in costs.items())
+        print(f"3×3 convolution, C={channels} at {side}×{side}, batch {batch}, per member by members: {cells}")
 
 
 if __name__ == "__main__":

@@ -42,16 +42,31 @@ from harness.types import Split, TrainProtocol
 TRAINER_ENV = "CONDNAS_TRAINER"
 TRAINERS = ("auto", "sequential", "batched")
 MAX_MEMBERS = 16
-"""At most this many runs train together (more gains little on a CPU, where larger
-activations fall out of cache)."""
+"""On a CPU, at most this many runs train together (more gains little: larger activations
+fall out of cache, and the grouped convolutions' cost per member stops falling, see
+``benchmarks/candidate_training.py --convolutions``)."""
 PIXEL_BUDGET = 2**19
-"""Members × batch size × image pixels stays within this, bounding the activations' memory."""
+"""On a CPU, members × batch size × image pixels stays within this, bounding the activations' memory."""
 CPU_PIXELS = 2**15
 """Under ``auto`` on a CPU, runs train together only when a batch holds at most this many
 pixels (batch size × height × width): beyond, each candidate's convolutions keep the core
 busy on their own and batching gains nothing (``benchmarks/candidate_training.py`` on two
 shared cores: 1.8-2.2× at the ``quick`` preset's 4,096 pixels, 1.0-1.25× at ``cifar10-cpu``'s
 32,768, 0.9× at the paper's 262,144)."""
+GPU_MAX_MEMBERS = 128
+"""On a GPU, at most this many runs train together, fewer where their activations would not
+fit (:data:`GPU_MEMORY_SHARE`). The candidates are small for a GPU (a ``quick`` network's
+step is a few hundred kernels of microseconds' work each), so members mostly fill capacity a
+lone network leaves idle. No GPU speed-up has been measured yet
+(``benchmarks/candidate_training.py --oracle --device cuda``)."""
+GPU_BYTES_PER_PIXEL = 12 * 2**10
+"""The activation memory one member keeps for the backward pass, per pixel of its batch: a
+bound for NAS-Bench-201 up to the paper's size (counted with ``saved_tensors_hooks``: the
+costliest cell, a 3×3 convolution on every edge, keeps 1.3 KB at the ``quick`` preset's C=8,
+N=1 and 10.6 KB at the paper's C=16, N=5; sampled cells 1.2 KB, 2.1 KB at ``cifar10-cpu``'s
+C=8, N=2, and 9.7 KB)."""
+GPU_MEMORY_SHARE = 0.5
+"""On a GPU, a group's activations stay within this share of the device's total memory."""
 
 Run = tuple[str, int]
 """An ``(arch, seed)`` pair."""
@@ -94,16 +109,28 @@ def group_size(space: Any, train: Split, batch_size: int, device: torch.device) 
 
     1 (one at a time) when the space cannot stack its networks, under
     ``CONDNAS_TRAINER=sequential``, or — under ``auto`` — on a CPU when a batch holds more
-    than :data:`CPU_PIXELS` pixels; else as many as :data:`MAX_MEMBERS` and
-    :data:`PIXEL_BUDGET` allow (at least 1).
+    than :data:`CPU_PIXELS` pixels. Else, on a CPU (or any device but CUDA), as many as
+    :data:`MAX_MEMBERS` and :data:`PIXEL_BUDGET` allow; on a CUDA GPU, as many as
+    :data:`GPU_MAX_MEMBERS` allows and as fit in :data:`GPU_MEMORY_SHARE` of its memory at
+    :data:`GPU_BYTES_PER_PIXEL` (at least 1). The answer depends on the device's total memory, never on what is free
+    at the moment, so the oracle and grid search form the same groups.
     """
     mode = trainer_mode()
     if mode == "sequential" or not hasattr(space, "stack_networks"):
         return 1
-    pixels = min(batch_size, len(train)) * math.prod(train.x.shape[2:])
-    if mode == "auto" and torch.device(device).type == "cpu" and pixels > CPU_PIXELS:
+    pixels = max(1, min(batch_size, len(train)) * math.prod(train.x.shape[2:]))
+    device = torch.device(device)
+    if device.type == "cuda":
+        budget = int(GPU_MEMORY_SHARE * _device_memory(device)) // (GPU_BYTES_PER_PIXEL * pixels)
+        return max(1, min(GPU_MAX_MEMBERS, budget))
+    if mode == "auto" and pixels > CPU_PIXELS:
         return 1
-    return max(1, min(MAX_MEMBERS, PIXEL_BUDGET // max(1, pixels)))
+    return max(1, min(MAX_MEMBERS, PIXEL_BUDGET // pixels))
+
+
+def _device_memory(device: torch.device) -> int:
+    """Total memory of a CUDA ``device``, in bytes."""
+    return torch.cuda.get_device_properties(device).total_memory
 
 
 def candidate_groups(candidates: list[str], size: int) -> list[list[str]]:

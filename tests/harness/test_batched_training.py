@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from harness.batched_training import (MAX_MEMBERS, TRAINER_ENV, candidate_groups, group_size, train_members,
-                                      train_runs, uses_batched)
+from harness.batched_training import (GPU_MAX_MEMBERS, MAX_MEMBERS, TRAINER_ENV, candidate_groups, group_size,
+                                      train_members, train_runs, uses_batched)
 from harness.errors import ConfigError
 from harness.testing import tiny_image_task, tiny_space
 from harness.training import DivergedError, init_candidate
@@ -127,6 +127,23 @@ def test_group_size_bounds_members_by_pixels(monkeypatch):
     monkeypatch.setenv(TRAINER_ENV, "auto")  # on a CPU, only batches of few pixels gain
     assert group_size(space, big.train, 16, CPU) == 1
     assert group_size(space, tiny_image_task(size=8).train, 16, CPU) == MAX_MEMBERS
+
+
+def test_group_size_on_a_gpu_is_bounded_by_its_memory(monkeypatch):
+    from harness import batched_training
+
+    space = tiny_space(tiny_image_task())
+    big = tiny_image_task(size=64)
+    gpu = torch.device("cuda")
+    monkeypatch.setattr(batched_training, "_device_memory", lambda device: 16 * 2**30)
+    monkeypatch.delenv(TRAINER_ENV, raising=False)
+    # half of 16 GiB at 12 KiB per pixel of a member's batch of 16 images of 64×64
+    assert group_size(space, big.train, 16, gpu) == 8 * 2**30 // (12 * 2**10 * 16 * 64 * 64) == 10
+    assert group_size(space, tiny_image_task(size=8).train, 16, gpu) == GPU_MAX_MEMBERS
+    monkeypatch.setattr(batched_training, "_device_memory", lambda device: 2**30)
+    assert group_size(space, big.train, 1024, gpu) == 1  # too big for two members: one at a time
+    monkeypatch.setenv(TRAINER_ENV, "sequential")
+    assert group_size(space, tiny_image_task(size=8).train, 16, gpu) == 1
 
 
 def test_candidate_groups_are_consecutive_near_equal_and_bounded():
