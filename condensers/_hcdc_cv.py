@@ -255,7 +255,7 @@ def condense_cv(task: Task, ipc: int | None, ctx: RunContext, params: dict[str, 
         distances, lam = _trajectory(p, net, lam_start, s_train, s_val, pool, optimizer, generator, deadline)
         return distances, lam_start, lam
 
-    calibration = run_trajectories(space.all_archs(), p["repeats"], deadline, trajectory)
+    calibration = run_trajectories(space.all_archs(), p["repeats"], deadline, trajectory, ctx.progress)
     proxy = ProxyData(train=Split(s_train.x.detach().clone(), s_train.y.clone()),
                       val=Split(s_val.x.detach().clone(), s_val.y.clone()))
     proxy.meta = {**calibration_meta(ipc, p, upstream, fetch_seconds, deadline, calibration), "folds": p["folds"]}

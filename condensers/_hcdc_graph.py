@@ -174,7 +174,7 @@ def condense_graph(task: Task, ipc: int | None, ctx: RunContext, params: dict[st
         distances, lam = _trajectory(p, net, lam_start, graphs, optimizer, deadline, ctx)
         return distances, lam_start, lam
 
-    calibration = run_trajectories(starts, p["repeats"], deadline, trajectory)
+    calibration = run_trajectories(starts, p["repeats"], deadline, trajectory, ctx.progress)
     proxy = graphs.proxy()
     proxy.meta = {**calibration_meta(ipc, p, upstream, fetch_seconds, deadline, calibration),
                   "trajectory_starts": starts, "num_edges": int(proxy.val.edge_index.shape[1])}

@@ -32,7 +32,11 @@ def test_relaxed_losses_are_the_discrete_fold_losses_at_a_one_hot_weight():
 
 def test_hcdc_dispatches_cv_tasks_and_returns_per_fold_proxies():
     task = load_task("cv", **TINY_CV)
-    proxy = HCDC(cv=CV_TEST_PARAMS).condense(task, 4, tiny_context())
+    messages = []
+    ctx = tiny_context()
+    ctx.progress = messages.append
+    proxy = HCDC(cv=CV_TEST_PARAMS).condense(task, 4, ctx)
+    assert [m.split(":")[0] for m in messages] == ["hcdc repeat 1/1 trajectory 1/2", "hcdc repeat 1/1 trajectory 2/2"]
     for split in (proxy.train, proxy.val):
         assert split.x.shape == (40, 1, 8, 8) and torch.bincount(split.y, minlength=10).tolist() == [4] * 10
         assert torch.bincount(fold_of(split.y, 2)).tolist() == [20, 20]

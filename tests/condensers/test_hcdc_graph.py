@@ -37,6 +37,14 @@ def test_graph_hcdc_conforms(task):
     assert proxy.meta["trajectories_done"] == 1 and len(proxy.meta["alignment_curve"]) == 1
 
 
+def test_each_trajectory_reports_its_progress(task):
+    messages = []
+    ctx = tiny_context()
+    ctx.progress = messages.append
+    condense_graph(task, 3, ctx, {**SMALL, "trajectories": 2})
+    assert [m.split(":")[0] for m in messages] == ["hcdc repeat 1/1 trajectory 1/2", "hcdc repeat 1/1 trajectory 2/2"]
+
+
 def test_val_features_are_learned_and_the_rest_is_the_train_source(task):
     ctx = tiny_context(seed=1)
     source = condensers.random_selection.RandomSelection().condense(task, 3, ctx)
