@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence, TypeVar
 
 import torch
 
-from condensers._matching import check_positive_float, check_positive_int
+from condensers._matching import check_non_negative_float, check_positive_float, check_positive_int
 from harness.errors import ConfigError
 from harness.hypergradient import check_neumann
 from harness.types import Deadline, ProxyData, RunContext, Task
@@ -70,8 +70,7 @@ def check_settings(p: dict[str, Any], rules: SettingsRules) -> None:
     for key in rules.positive:
         check_positive_float("hcdc", rules.prefix + key, p[key])
     for key in rules.non_negative:
-        if isinstance(p[key], bool) or not isinstance(p[key], (int, float)) or p[key] < 0:
-            raise ConfigError(f"{name}{key} must be a number >= 0, got {p[key]!r}")
+        check_non_negative_float("hcdc", rules.prefix + key, p[key])
     for key, choices in rules.choices.items():
         if p[key] not in choices:
             raise ConfigError(f"{name}{key} must be one of {list(choices)}, got {p[key]!r}")

@@ -165,8 +165,18 @@ def check_positive_int(plugin: str, key: str, value: Any, minimum: int = 1) -> N
 
 def check_positive_float(plugin: str, key: str, value: Any) -> None:
     """Raise ``ConfigError`` unless ``value`` is a positive number."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+    if not _is_number(value) or not value > 0:
         raise ConfigError(f"{plugin}: {key} must be a positive number, got {value!r}")
+
+
+def check_non_negative_float(plugin: str, key: str, value: Any) -> None:
+    """Raise ``ConfigError`` unless ``value`` is a number ``>= 0``."""
+    if not _is_number(value) or value < 0:
+        raise ConfigError(f"{plugin}: {key} must be a number >= 0, got {value!r}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 class Learner:

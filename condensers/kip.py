@@ -6,8 +6,8 @@ from typing import Any, ClassVar
 
 import torch
 
-from condensers._matching import (Learner, RealSampler, SynthesisCondenser, SyntheticSet, check_positive_float,
-                                  check_positive_int, random_convnet)
+from condensers._matching import (Learner, RealSampler, SynthesisCondenser, SyntheticSet, check_non_negative_float,
+                                  check_positive_float, check_positive_int, random_convnet)
 from condensers._ntk import empirical_ntk, fc_relu_ntk
 from harness.errors import ConfigError
 from harness.registry import register_condenser
@@ -84,9 +84,7 @@ class KIP(SynthesisCondenser):
         check_positive_int(self.name, "fc_depth", self.params["fc_depth"], minimum=0)
         for key in ("w_std", "reg"):
             check_positive_float(self.name, key, self.params[key])
-        b_std = self.params["b_std"]
-        if isinstance(b_std, bool) or not isinstance(b_std, (int, float)) or b_std < 0:
-            raise ConfigError(f"{self.name}: b_std must be a number >= 0, got {b_std!r}")
+        check_non_negative_float(self.name, "b_std", self.params["b_std"])
         if self.params["kernel"] not in KERNELS:
             raise ConfigError(f"{self.name}: kernel must be one of {list(KERNELS)}, got {self.params['kernel']!r}")
         if not isinstance(self.params["learn_labels"], bool):

@@ -89,6 +89,8 @@ def test_trajectories_start_at_candidate_seed_samples_whatever_the_cell_seed(tas
     ({"train_source": "hcdc"}, "another condenser"),
     ({"val_init": "zeros"}, "val_init must be one of"),
     ({"candidate_seed": -1}, "candidate_seed"),
+    ({"weight_decay": -1e-4}, "hcdc: weight_decay must be a number >= 0"),
+    ({"momentum": True}, "hcdc: momentum must be a number >= 0"),
 ])
 def test_bad_parameters_are_rejected_with_the_rule(params, message):
     with pytest.raises(ConfigError, match=message):
