@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from harness._values import is_int
 from harness.convnet import ConvNet
 from harness.errors import ConfigError
 from harness.plugin import Condenser
@@ -78,7 +79,7 @@ class FeatureCoreset(Condenser):
                               f"got {self.params['embedding']!r}")
         for key in ("width", "depth"):
             value = self.params[key]
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not is_int(value) or value < 1:
                 raise ConfigError(f"{self.name}: {key} must be a positive integer, got {value!r}")
 
     @staticmethod

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from condensers._matching import check_positive_float, check_positive_int, gradient_distance, run_iterations
+from harness._values import is_int
 from harness.errors import ConfigError
 from harness.plugin import Condenser
 from harness.seeding import derive_seed
@@ -51,7 +52,7 @@ def graph_split_counts(task: Task, ipc: int | None) -> list[tuple[int, int]]:
     Raises:
         ConfigError: ``ipc`` missing or below 1, or a class without training nodes.
     """
-    if ipc is None or isinstance(ipc, bool) or not isinstance(ipc, int) or ipc < 1:
+    if not is_int(ipc) or ipc < 1:
         raise ConfigError(f"graph proxies need ipc >= 1 training nodes per class, got {ipc!r}")
     train = labelled_by_class(task.train, task.num_classes)
     val = labelled_by_class(task.val, task.num_classes)

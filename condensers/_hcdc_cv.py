@@ -48,6 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
+from harness._values import is_int
 from harness.convnet import ConvNet
 from condensers._hcdc_common import (SettingsRules, calibration_meta, check_settings, fetch_train_source,
                                      merged_settings, run_trajectories)
@@ -96,8 +97,7 @@ def cv_settings(params: dict[str, Any]) -> dict[str, Any]:
     """
     p = merged_settings("cv", CV_DEFAULTS, params)
     check_settings(p, _RULES)
-    if p["val_real"] is not None and (isinstance(p["val_real"], bool) or not isinstance(p["val_real"], int)
-                                      or p["val_real"] < 1):
+    if p["val_real"] is not None and (not is_int(p["val_real"]) or p["val_real"] < 1):
         raise ConfigError(f"hcdc: cv.val_real must be null (the whole pool) or an integer >= 1, got {p['val_real']!r}")
     return p
 

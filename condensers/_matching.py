@@ -22,6 +22,7 @@ from typing import Any, Callable, ClassVar, Iterator
 
 import torch
 
+from harness._values import is_int, is_number
 from harness.augment import SiameseAugment
 from harness.convnet import ConvNet
 from harness.errors import ConfigError, DivergedError
@@ -159,24 +160,20 @@ def make_augment(plugin: str, strategy: str) -> SiameseAugment | None:
 
 def check_positive_int(plugin: str, key: str, value: Any, minimum: int = 1) -> None:
     """Raise ``ConfigError`` unless ``value`` is an int (not a bool) ``>= minimum``."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+    if not is_int(value) or value < minimum:
         raise ConfigError(f"{plugin}: {key} must be an integer >= {minimum}, got {value!r}")
 
 
 def check_positive_float(plugin: str, key: str, value: Any) -> None:
     """Raise ``ConfigError`` unless ``value`` is a positive number."""
-    if not _is_number(value) or not value > 0:
+    if not is_number(value) or not value > 0:
         raise ConfigError(f"{plugin}: {key} must be a positive number, got {value!r}")
 
 
 def check_non_negative_float(plugin: str, key: str, value: Any) -> None:
     """Raise ``ConfigError`` unless ``value`` is a number ``>= 0``."""
-    if not _is_number(value) or value < 0:
+    if not is_number(value) or value < 0:
         raise ConfigError(f"{plugin}: {key} must be a number >= 0, got {value!r}")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 class Learner:

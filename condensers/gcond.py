@@ -11,6 +11,7 @@ from torch import nn
 
 from condensers._graph import GraphMatchingCondenser, dense_to_edges
 from condensers._matching import check_positive_float, check_positive_int
+from harness._values import is_number
 from harness.errors import ConfigError
 from harness.registry import register_condenser
 
@@ -82,7 +83,7 @@ class GCond(GraphMatchingCondenser):
         check_positive_int(self.name, "adj_period", self.params["adj_period"])
         check_positive_int(self.name, "adj_iterations", self.params["adj_iterations"], minimum=0)
         threshold = self.params["threshold"]
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold < 1:
+        if not is_number(threshold) or not 0 <= threshold < 1:
             raise ConfigError(f"{self.name}: threshold must be a number in [0, 1), got {threshold!r}")
 
     def adjacency_module(self, num_features: int) -> PairwiseAdjacency:

@@ -28,6 +28,7 @@ from condensers._hcdc_cv import condense_cv
 from condensers._hcdc_graph import GRAPH_TEST_PARAMS, condense_graph, graph_settings
 from condensers._hcdc_common import (SettingsRules, calibration_meta, check_settings, fetch_train_source,
                                      run_trajectories)
+from harness._values import is_int
 from harness.errors import ConfigError
 from harness.hypergradient import Loss, calibration_step, hypergradient
 from harness.plugin import Condenser
@@ -138,9 +139,7 @@ class HCDC(Condenser):
         super().__init__(**params)
         p = self.params
         check_settings(p, _RULES)
-        if p["candidate_seed"] is not None and (isinstance(p["candidate_seed"], bool)
-                                                or not isinstance(p["candidate_seed"], int)
-                                                or p["candidate_seed"] < 0):
+        if p["candidate_seed"] is not None and (not is_int(p["candidate_seed"]) or p["candidate_seed"] < 0):
             raise ConfigError(f"hcdc: candidate_seed must be null or an integer >= 0, got {p['candidate_seed']!r}")
 
     def condense(self, task: Task, ipc: int | None, ctx: RunContext) -> ProxyData:

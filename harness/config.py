@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from harness._values import is_int
 from harness.cache import canonical_json
 from harness.errors import ConfigError
 from harness.types import TrainProtocol
@@ -188,7 +189,7 @@ def _plugin_entries(raw: Any, where: str, with_ipc: bool) -> list[PluginEntry] |
         ipcs = item.get("ipc", [None])
         ipcs = ipcs if isinstance(ipcs, list) else [ipcs]
         for ipc in ipcs:
-            if ipc is not None and (not isinstance(ipc, int) or isinstance(ipc, bool) or ipc < 2):
+            if ipc is not None and (not is_int(ipc) or ipc < 2):
                 raise ConfigError(f"{here}.ipc: expected integers >= 2, got {ipc!r}")
         entries.append(PluginEntry(name=_string(item.get("name"), f"{here}.name"),
                                    params=_mapping(item.get("params", {}), f"{here}.params"),
@@ -226,7 +227,7 @@ def _string(value: Any, where: str) -> str:
 
 
 def _int(value: Any, where: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
+    if not is_int(value):
         raise ConfigError(f"{where}: expected an integer, got {value!r}")
     return value
 
@@ -244,7 +245,7 @@ def _bool(value: Any, where: str) -> bool:
 
 
 def _int_list(value: Any, where: str) -> list[int]:
-    if isinstance(value, int) and not isinstance(value, bool):
+    if is_int(value):
         value = [value]
     if not isinstance(value, list) or not value:
         raise ConfigError(f"{where}: expected a non-empty list of integers, got {value!r}")

@@ -32,6 +32,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from harness._values import is_int, is_number
 from harness.errors import ConfigError, DivergedError
 
 Tensors = list[torch.Tensor]
@@ -188,9 +189,9 @@ def calibration_step(h_real: Sequence[torch.Tensor], h_proxy: Sequence[torch.Ten
 
 def check_neumann(terms: int, alpha: float) -> None:
     """Raise ``ConfigError`` unless ``terms`` is an int ≥ 0 and ``alpha`` a positive number."""
-    if isinstance(terms, bool) or not isinstance(terms, int) or terms < 0:
+    if not is_int(terms) or terms < 0:
         raise ConfigError(f"the number of Neumann terms must be an integer >= 0, got {terms!r}")
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0:
+    if not is_number(alpha) or not alpha > 0:
         raise ConfigError(f"the Neumann step alpha must be a positive number below 2 / ‖H‖, got {alpha!r}")
 
 

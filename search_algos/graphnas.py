@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from harness._values import is_int
 from harness.errors import ConfigError
 from harness.plugin import SearchAlgorithm
 from harness.registry import register_search_algo
@@ -115,11 +116,11 @@ class GraphNAS(SearchAlgorithm):
         """Raise ``ConfigError`` for parameters out of range or a space without sequential decisions."""
         p = self.params
         counts = {k: p[k] for k in ("evaluations", "controller_hidden")}
-        if (any(isinstance(v, bool) or not isinstance(v, int) for v in counts.values())
+        if (not all(is_int(v) for v in counts.values())
                 or counts["evaluations"] < 0 or counts["controller_hidden"] < 1):
             raise ConfigError(f"graphnas needs integers evaluations >= 0 and controller_hidden >= 1, got {counts}")
         epochs = p["epochs"]
-        if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
+        if epochs is not None and (not is_int(epochs) or epochs < 1):
             raise ConfigError(f"graphnas epochs must be a positive integer or null (the protocol's), got {epochs!r}")
         if not (p["lr"] > 0 and 0 <= p["baseline_decay"] < 1 and p["entropy_weight"] >= 0
                 and p["temperature"] > 0 and p["tanh_c"] > 0):

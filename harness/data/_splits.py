@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from harness._values import is_int
 from harness.errors import ConfigError, DataError
 from harness.seeding import derive_seed
 from harness.types import Split, Task
@@ -46,16 +47,11 @@ class Part:
     index: np.ndarray
 
 
-def _is_int(value: Any) -> bool:
-    """Whether ``value`` is an int (and not a bool)."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def check_size(param: str, value: Any, allow_none: bool = True) -> None:
     """Raise ``ConfigError`` unless ``value`` is a non-negative int (or ``None`` if allowed)."""
     if value is None and allow_none:
         return
-    if not _is_int(value) or value < 0:
+    if not is_int(value) or value < 0:
         expected = "a non-negative integer" + (" or null" if allow_none else "")
         raise ConfigError(f"dataset parameter '{param}' must be {expected}, got {value!r}")
 
@@ -66,9 +62,9 @@ def check_loader_params(
     """Validate the parameters every loader shares; raise ``ConfigError`` on a bad one."""
     for param, value in sizes.items():
         check_size(param, value, allow_none)
-    if not _is_int(split_seed):
+    if not is_int(split_seed):
         raise ConfigError(f"dataset parameter 'split_seed' must be an integer, got {split_seed!r}")
-    if resize is not None and (not _is_int(resize) or resize < 1):
+    if resize is not None and (not is_int(resize) or resize < 1):
         raise ConfigError(
             f"dataset parameter 'resize' must be a positive integer or null, got {resize!r}"
         )

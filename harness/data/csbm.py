@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from harness._values import is_int, is_number
 from harness.errors import ConfigError
 from harness.types import GraphSplit, Task
 
@@ -104,12 +105,12 @@ def _check(num_nodes: int, num_classes: int, num_features: int, avg_degree: floa
     for name, value, minimum in (("num_nodes", num_nodes, 2), ("num_classes", num_classes, 2),
                                  ("num_features", num_features, 1), ("train_per_class", train_per_class, 1),
                                  ("val_per_class", val_per_class, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        if not is_int(value) or value < minimum:
             raise ConfigError(f"csbm parameter {name!r} must be an integer >= {minimum}, got {value!r}")
     for name, value in (("avg_degree", avg_degree), ("signal", signal)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        if not is_number(value) or value < 0:
             raise ConfigError(f"csbm parameter {name!r} must be a non-negative number, got {value!r}")
-    if isinstance(homophily, bool) or not isinstance(homophily, (int, float)) or not 0 <= homophily <= 1:
+    if not is_number(homophily) or not 0 <= homophily <= 1:
         raise ConfigError(f"csbm parameter 'homophily' must be a number in [0, 1], got {homophily!r}")
     smallest = num_nodes // num_classes
     if train_per_class + val_per_class >= smallest:

@@ -5,23 +5,20 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from harness._values import is_int, is_number
 from harness.errors import ConfigError
-
-
-def _is_int(value: Any, minimum: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
 
 def check_int(name: str, value: Any, minimum: int = 1) -> None:
     """Raise ``ConfigError`` unless the space parameter ``name`` is an integer ``>= minimum``."""
-    if not _is_int(value, minimum):
+    if not is_int(value) or value < minimum:
         raise ConfigError(f"space parameter {name} must be an integer >= {minimum}, got {value!r}")
 
 
 def check_int_list(name: str, values: Any) -> None:
     """Raise ``ConfigError`` unless the space parameter ``name`` is a non-empty list of distinct
     positive integers."""
-    if (not isinstance(values, (list, tuple)) or not values or not all(_is_int(v, 1) for v in values)
+    if (not isinstance(values, (list, tuple)) or not values or not all(is_int(v) and v >= 1 for v in values)
             or len(set(values)) != len(values)):
         raise ConfigError(f"space parameter {name} must be a non-empty list of distinct positive integers, "
                           f"got {values!r}")
@@ -29,7 +26,7 @@ def check_int_list(name: str, values: Any) -> None:
 
 def check_dropout(value: Any) -> None:
     """Raise ``ConfigError`` unless ``value`` is a dropout probability in ``[0, 1)``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+    if not is_number(value) or not 0 <= value < 1:
         raise ConfigError(f"space parameter dropout must be a number in [0, 1), got {value!r}")
 
 

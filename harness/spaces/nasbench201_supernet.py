@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harness._values import is_int
 from harness.errors import ConfigError
 from harness.spaces.nasbench201 import EDGES, NUM_NODES, OPS, format_arch, parse_arch
 
@@ -181,7 +182,7 @@ class NasBench201Supernet(nn.Module):
                  generator: torch.Generator | None = None) -> None:
         super().__init__()
         for name, value in {"C": C, "N": N, "in_channels": in_channels, "num_classes": num_classes}.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_int(value) or value < 1:
                 raise ConfigError(f"supernet parameter {name} must be a positive int, got {value!r}")
         self.stem = nn.Sequential(nn.Conv2d(in_channels, C, 3, padding=1, bias=False), _batch_norm(C, True))
         stages: list[nn.Module] = []

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harness._values import is_number
 from harness.errors import ConfigError
 from harness.spaces._params import SpaceParams, check_dropout, check_int
 from harness.types import GraphSplit
@@ -264,6 +265,5 @@ class PolynomialFilterSpace(SpaceParams):
             raise ConfigError(f"space parameter basis must be one of {list(BASES)}, got {self.basis!r}")
         check_dropout(self.dropout)
         bounds = (self.coef_low, self.coef_high)
-        if (any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in bounds)
-                or not self.coef_low < self.coef_high):
+        if not all(is_number(v) for v in bounds) or not self.coef_low < self.coef_high:
             raise ConfigError(f"space parameters coef_low < coef_high must be numbers, got {bounds!r}")
