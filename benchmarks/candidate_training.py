@@ -22,7 +22,7 @@ that the printed ratios hold on a busy machine even when the absolute numbers dr
 * ``--convolutions``: what a 3×3 convolution (forward and both backward passes) costs per
   member when ``g`` members run it as one grouped convolution, against one member alone, at
   the ``quick`` networks' three resolutions. On a CPU this bounds the batched trainer's gain:
-  the convolutions are most of a stacked step.
+  the convolutions are the largest part of a stacked step.
 
 ``--device cuda`` runs the first two on a GPU.
 
@@ -108,7 +108,7 @@ def oracle_speed(device: torch.device, preset_name: str = "quick") -> None:
     groups = oracle_groups(candidates, config.oracle_seeds, runs, space, task, config.protocol, device)
     evaluations = {"val": task.val, "test": task.test}
     seconds = {"one at a time": 0.0, "batched": 0.0}
-    evaluating = {"one at a time": [0.0], "batched": [0.0]}
+    evaluation = {"one at a time": 0.0, "batched": 0.0}
     faults = {"one at a time": 0, "batched": 0}
     results: dict[str, dict] = {"one at a time": {}, "batched": {}}
 
@@ -123,12 +123,11 @@ def oracle_speed(device: torch.device, preset_name: str = "quick") -> None:
         order = [("one at a time", one_at_a_time), ("batched", batched)]
         for name, train in order if i % 2 == 0 else order[::-1]:
             start, before = _clock(device), _minor_page_faults()
-            with _timing_evaluations(evaluating[name], device):
+            with _timing_evaluations(evaluation, name, device):
                 results[name].update(train(group))
             seconds[name] += _clock(device) - start
             faults[name] += _minor_page_faults() - before
     sequential, together = seconds["one at a time"], seconds["batched"]
-    evaluation = {name: spent[0] for name, spent in evaluating.items()}
     print(f"{preset_name} oracle on {device}: {len(candidates)} candidates × {len(config.oracle_seeds)} seeds in "
           f"{len(groups)} groups of ≤ {max(map(len, groups))}, val {len(task.val)} + test {len(task.test)} evaluated")
     print(f"  one at a time {sequential:.1f} s, batched {together:.1f} s: {sequential / together:.2f}× faster "
@@ -148,8 +147,8 @@ def _clock(device: torch.device) -> float:
 
 
 @contextlib.contextmanager
-def _timing_evaluations(spent: list[float], device: torch.device) -> Iterator[None]:
-    """Add to ``spent[0]`` the seconds both trainers spend in :func:`harness.training.evaluate` meanwhile."""
+def _timing_evaluations(seconds: dict[str, float], name: str, device: torch.device) -> Iterator[None]:
+    """Add to ``seconds[name]`` the time spent in :func:`harness.training.evaluate` meanwhile (either trainer)."""
     original = training.evaluate
 
     def timed(*args, **kwargs):
@@ -157,7 +156,7 @@ def _timing_evaluations(spent: list[float], device: torch.device) -> Iterator[No
         try:
             return original(*args, **kwargs)
         finally:
-            spent[0] += _clock(device) - start
+            seconds[name] += _clock(device) - start
 
     training.evaluate = batched_training.evaluate = timed
     try:

@@ -112,8 +112,9 @@ def group_size(space: Any, train: Split, batch_size: int, device: torch.device) 
     than :data:`CPU_PIXELS` pixels. Else, on a CPU (or any device but CUDA), as many as
     :data:`MAX_MEMBERS` and :data:`PIXEL_BUDGET` allow; on a CUDA GPU, as many as
     :data:`GPU_MAX_MEMBERS` allows and as fit in :data:`GPU_MEMORY_SHARE` of its memory at
-    :data:`GPU_BYTES_PER_PIXEL` (at least 1). The answer depends on the device's total memory, never on what is free
-    at the moment, so the oracle and grid search form the same groups.
+    :data:`GPU_BYTES_PER_PIXEL` (at least 1). The answer depends on the device's total
+    memory, never on what is free at the moment, so the oracle and grid search form the same
+    groups.
     """
     mode = trainer_mode()
     if mode == "sequential" or not hasattr(space, "stack_networks"):
