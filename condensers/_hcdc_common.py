@@ -22,6 +22,13 @@ from harness.errors import ConfigError
 from harness.hypergradient import check_neumann
 from harness.types import Deadline, ProxyData, RunContext, Task
 
+REAL_WEIGHTS: tuple[str, ...] = ("trained", "shared")
+"""The ``real_weights`` choices: ``h_T`` at a copy of the network trained on real data alongside, or
+at the proxy-trained network itself."""
+VAL_MOMENTUM = 0.5
+"""SGD momentum of the synthetic validation images, as in the gradient-matching reference
+implementation."""
+
 Start = TypeVar("Start")
 Trajectory = Callable[[int, int, Start], tuple[list[float], torch.Tensor, torch.Tensor]]
 """``trajectory(repeat, index, start) -> (cosine distances, λ at the start, λ at the end)``."""

@@ -48,10 +48,10 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
+from condensers._hcdc_common import (REAL_WEIGHTS, VAL_MOMENTUM, SettingsRules, calibration_meta, check_settings,
+                                     fetch_train_source, merged_settings, run_trajectories)
 from harness._values import is_int
 from harness.convnet import ConvNet
-from condensers._hcdc_common import (SettingsRules, calibration_meta, check_settings, fetch_train_source,
-                                     merged_settings, run_trajectories)
 from harness.errors import ConfigError
 from harness.hypergradient import Loss, calibration_step, hypergradient
 from harness.seeding import derive_seed
@@ -75,9 +75,6 @@ CV_TEST_PARAMS: dict[str, Any] = {
 """Settings small enough for a test on the tiny cv task."""
 
 VAL_INITS: tuple[str, ...] = ("real", "source")
-REAL_WEIGHTS: tuple[str, ...] = ("trained", "shared")
-VAL_MOMENTUM = 0.5
-"""SGD momentum of the synthetic validation images (as in the image HCDC)."""
 _RULES = SettingsRules(
     prefix="cv.",
     ints={"folds": 2, "width": 1, "depth": 1, "repeats": 1, "epochs": 1, "lambda_period": 1, "batch_train": 2,

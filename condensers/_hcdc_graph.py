@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from condensers._graph import labelled_by_class
-from condensers._hcdc_common import (SettingsRules, calibration_meta, check_settings, fetch_train_source,
+from condensers._hcdc_common import (REAL_WEIGHTS, SettingsRules, calibration_meta, check_settings, fetch_train_source,
                                      merged_settings, run_trajectories)
 from harness.errors import ConfigError
 from harness.graph_training import labelled
@@ -69,7 +69,6 @@ GRAPH_TEST_PARAMS: dict[str, Any] = {
 """Settings small enough for the conformance kit."""
 
 VAL_INITS: tuple[str, ...] = ("source", "real")
-REAL_WEIGHTS: tuple[str, ...] = ("trained", "shared")
 _RULES = SettingsRules(
     prefix="graph.",
     ints={"trajectories": 1, "repeats": 1, "epochs": 1, "lambda_period": 1, "order": 0, "hidden": 1, "layers": 1},

@@ -24,10 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
+from condensers._hcdc_common import (REAL_WEIGHTS, VAL_MOMENTUM, SettingsRules, calibration_meta, check_settings,
+                                     fetch_train_source, run_trajectories)
 from condensers._hcdc_cv import condense_cv
 from condensers._hcdc_graph import GRAPH_TEST_PARAMS, condense_graph, graph_settings
-from condensers._hcdc_common import (SettingsRules, calibration_meta, check_settings, fetch_train_source,
-                                     run_trajectories)
 from harness._values import is_int
 from harness.errors import ConfigError
 from harness.hypergradient import Loss, calibration_step, hypergradient
@@ -43,9 +43,6 @@ RELAXATIONS: tuple[str, ...] = ("gumbel", "softmax")
 """Appendix G: GDAS hard Gumbel-softmax with straight-through gradients, or DARTS softmax."""
 
 VAL_INITS: tuple[str, ...] = ("real", "noise")
-REAL_WEIGHTS: tuple[str, ...] = ("trained", "shared")
-# SGD momentum of the synthetic images, as in the gradient-matching reference implementation.
-VAL_MOMENTUM = 0.5
 
 _RULES = SettingsRules(
     prefix="",
