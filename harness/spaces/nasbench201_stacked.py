@@ -14,7 +14,7 @@ own cell and its own weights, become *members* of one :class:`StackedNasBench201
 
 Member ``k`` therefore computes exactly its own network (up to float rounding of the
 grouped kernels), with fewer and larger kernels than ``K`` networks run one at a time: on a
-CPU the grouped convolutions cost 1.5-2.6× less per member than a lone network's at batch
+CPU the grouped convolutions cost 1.5-2.5× less per member than a lone network's at batch
 64, and each operation's fixed overhead is paid once for all members.
 """
 
