@@ -4,10 +4,11 @@ glibc serves a large allocation with its own ``mmap`` and, once the heap's free 
 a threshold, hands memory back to the OS. A training step allocates and frees the same large
 activations every time, so each step re-maps them and pays a page fault (and the kernel's
 zeroing) for every 4 KiB page touched: the stacked networks of the batched trainer, whose
-activations are megabytes, took about 25,000 minor page faults per group of 15 ``quick``
-candidates (``benchmarks/candidate_training.py``). With allocations of up to 32 MiB served
-from the heap and the heap not trimmed below 1 GiB, freed activations are reused instead
-(0-715 faults per group measured). The numbers computed are unchanged; only where the memory comes from.
+activations are megabytes, took 20,000-35,000 minor page faults per group of 15 ``quick``
+candidates. With allocations of up to 32 MiB served from the heap and the heap not trimmed
+below 1 GiB, freed activations are reused instead: 0-2,100 faults per group, once the first
+groups have touched their memory (measured over the batched ``quick`` oracle's six groups).
+The numbers computed are unchanged; only where the memory comes from.
 
 Elsewhere (another C library, macOS, Windows) nothing is changed.
 """
