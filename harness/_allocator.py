@@ -5,7 +5,7 @@ a threshold, hands memory back to the OS. A training step allocates and frees th
 activations every time, so each step re-maps them and pays a page fault (and the kernel's
 zeroing) for every 4 KiB page touched: the stacked networks of the batched trainer, whose
 activations are megabytes, took 20,000-35,000 minor page faults per group of 15 ``quick``
-candidates. With allocations of up to 32 MiB served from the heap and the heap not trimmed
+candidates after the first. With allocations of up to 32 MiB served from the heap and the heap not trimmed
 below 1 GiB, freed activations are reused instead: 0-2,100 faults per group, once the first
 groups have touched their memory (measured over the batched ``quick`` oracle's six groups).
 The numbers computed are unchanged; only where the memory comes from.
