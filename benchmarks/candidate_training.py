@@ -18,8 +18,15 @@ that the printed ratios hold on a busy machine even when the absolute numbers dr
   - ``quick``: the preset above (the real digits, the whole protocol);
   - ``cifar10-cpu``: the preset's shapes — 5,000 train images of 16×16×3, C=8, N=2, batch 128,
     24 epochs — on random images (speed does not depend on their content);
+  - ``cifar10-cpu-batch32`` and ``cifar10-cpu-batch64``: the same in batches of 32 and 64,
+    where batching stops gaining on a CPU (:data:`harness.batched_training.CPU_PIXELS`);
   - ``paper``: NAS-Bench-201 at full size — C=16, N=5, 32×32×3, batch 256, 50 epochs of
     50,000 images (:class:`harness.types.TrainProtocol`'s defaults) — on random images.
+* ``--pooling``: NAS-Bench-201's ``avg_pool_3x3`` as the spaces compute it
+  (:class:`harness.spaces._avg_pool_3x3.AvgPool3x3`) against ``nn.AvgPool2d``, forward and
+  backward, at the layers' shapes and layouts in each setting: the ``quick`` networks run
+  channels-last (their one-channel input makes the stem's output channels-last), the others
+  channels-first, and the stacked ``quick`` networks are channels-last with 15 members' channels.
 * ``--convolutions``: what a 3×3 convolution (forward and both backward passes) costs per
   member when ``g`` members run it as one grouped convolution, against one member alone, at
   the ``quick`` networks' three resolutions. On a CPU this bounds the batched trainer's gain:
@@ -31,6 +38,7 @@ Usage::
 
     python benchmarks/candidate_training.py --oracle
     python benchmarks/candidate_training.py --settings quick cifar10-cpu paper --steps 10
+    python benchmarks/candidate_training.py --pooling
     python benchmarks/candidate_training.py --convolutions
     python benchmarks/candidate_training.py --oracle --device cuda
 """
@@ -43,20 +51,23 @@ import os
 import resource
 import time
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 from scipy.stats import spearmanr
 
 from harness import batched_training, training
+from harness._allocator import retain_freed_memory
 from harness.batched_training import TRAINER_ENV, group_size, train_batched, train_members
 from _preset import load_preset
 from harness.data import load_task
 from harness.oracle import oracle_groups
 from harness.seeding import derive_seed
 from harness.spaces import NasBench201Space
+from harness.spaces._avg_pool_3x3 import AvgPool3x3
 from harness.training import init_candidate, steps_per_epoch, train_model
 from harness.types import Split, TrainProtocol
 
@@ -74,6 +85,9 @@ class Setting:
 SETTINGS = {
     "quick": Setting((1, 8, 8), 300, {"C": 8, "N": 1}, TrainProtocol(epochs=4, batch_size=64, lr=0.1)),
     "cifar10-cpu": Setting((3, 16, 16), 5000, {"C": 8, "N": 2}, TrainProtocol(epochs=24, batch_size=128, lr=0.1)),
+    # cifar10-cpu at smaller batches: where batching stops gaining on a CPU (batched_training.CPU_PIXELS)
+    "cifar10-cpu-batch32": Setting((3, 16, 16), 5000, {"C": 8, "N": 2}, TrainProtocol(epochs=24, batch_size=32, lr=0.1)),
+    "cifar10-cpu-batch64": Setting((3, 16, 16), 5000, {"C": 8, "N": 2}, TrainProtocol(epochs=24, batch_size=64, lr=0.1)),
     "paper": Setting((3, 32, 32), 50000, {"C": 16, "N": 5}, TrainProtocol()),
 }
 
@@ -85,6 +99,7 @@ def main() -> None:
                         help="throughput settings to measure (default: all, unless --oracle)")
     parser.add_argument("--steps", type=int, default=10, help="SGD steps per throughput measurement")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved repeats (the fastest counts)")
+    parser.add_argument("--pooling", action="store_true", help="avg_pool_3x3 as computed against nn.AvgPool2d (CPU)")
     parser.add_argument("--convolutions", action="store_true",
                         help="per-member cost of grouped convolutions against a lone one (CPU)")
     parser.add_argument("--device", default="cpu", help="cpu (one thread) or cuda")
@@ -93,11 +108,17 @@ def main() -> None:
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is available here")
     torch.set_num_threads(1)
+    retain_freed_memory()  # as the trainers do, so that the micro-benchmarks' activations are reused too
     if args.oracle:
         oracle_speed(device)
+    if args.pooling:
+        pooling_cost()
+        print("training and evaluating candidates with avg_pool_3x3 as nn.AvgPool2d → as AvgPool3x3:")
+        for name in ("quick", "cifar10-cpu"):
+            pooling_in_training(name, SETTINGS[name], args.steps, args.repeats)
     if args.convolutions:
         convolution_cost()
-    for name in args.settings or ([] if args.oracle or args.convolutions else list(SETTINGS)):
+    for name in args.settings or ([] if args.oracle or args.pooling or args.convolutions else list(SETTINGS)):
         throughput(name, SETTINGS[name], args.steps, args.repeats, device)
 
 
@@ -190,18 +211,8 @@ def _agreement(candidates: list[str], seeds: list[int], reference: dict, other: 
 def throughput(name: str, setting: Setting, steps: int, repeats: int, device: torch.device) -> None:
     """Time ``steps`` SGD steps of one group of candidates on ``device``, one at a time and batched."""
     space = NasBench201Space(**setting.space, in_channels=setting.image[0], num_classes=10)
-    protocol = setting.protocol
-    if name == "quick":
-        task = load_task("digits", train_size=300, val_size=600, test_size=600)
-        train, epochs = task.train, protocol.epochs
-    else:
-        generator = torch.Generator().manual_seed(0)
-        n = steps * protocol.batch_size
-        train = Split(torch.randn(n, *setting.image, generator=generator),
-                      torch.randint(0, 10, (n,), generator=generator))
-        epochs = 1
-    protocol = TrainProtocol(**{**protocol.as_dict(), "epochs": epochs})
-    train = train.to(device)
+    train, _, protocol = _setting_data(name, setting, steps, device)
+    epochs = protocol.epochs
     archs = space.sample(setting.candidates, 0)[:_members(space, train, protocol.batch_size, device)]
     times: dict[str, list[float]] = {"one at a time": [], "batched": []}
     for _ in range(repeats):
@@ -223,6 +234,25 @@ def throughput(name: str, setting: Setting, steps: int, repeats: int, device: to
           f"batched {rates['batched'] / rates['one at a time']:.2f}× faster")
 
 
+def _setting_data(name: str, setting: Setting, steps: int, device: torch.device
+                  ) -> tuple[Split, Split, TrainProtocol]:
+    """Train and evaluation splits of ``setting``, and its protocol cut to what they hold.
+
+    ``quick``: the real digits and the whole protocol; otherwise ``steps`` batches of random
+    images (speed does not depend on their content), 1,000 more to evaluate, and one epoch.
+    """
+    if name == "quick":
+        task = load_task("digits", train_size=300, val_size=600, test_size=600)
+        return task.train.to(device), task.val.to(device), setting.protocol
+    generator = torch.Generator().manual_seed(0)
+    train_size = steps * setting.protocol.batch_size
+    images = torch.randn(train_size + 1000, *setting.image, generator=generator)
+    labels = torch.randint(0, 10, (train_size + 1000,), generator=generator)
+    protocol = TrainProtocol(**{**setting.protocol.as_dict(), "epochs": 1})
+    return (Split(images[:train_size], labels[:train_size]).to(device),
+            Split(images[train_size:], labels[train_size:]).to(device), protocol)
+
+
 def _members(space: NasBench201Space, train: Split, batch_size: int, device: torch.device) -> int:
     """The group size of the batched trainer when forced (``CONDNAS_TRAINER=batched``)."""
     previous = os.environ.get(TRAINER_ENV)
@@ -234,6 +264,90 @@ def _members(space: NasBench201Space, train: Split, batch_size: int, device: tor
             del os.environ[TRAINER_ENV]
         else:
             os.environ[TRAINER_ENV] = previous
+
+
+POOLING_SHAPES = {
+    "quick": ((64, 8, 8, 8), (64, 16, 4, 4), (64, 32, 2, 2), (600, 8, 8, 8)),
+    "quick, 15 stacked": ((64, 120, 8, 8), (64, 240, 4, 4), (64, 480, 2, 2)),
+    "cifar10-cpu": ((128, 8, 16, 16), (128, 16, 8, 8), (128, 32, 4, 4)),
+    "paper": ((256, 16, 32, 32), (256, 32, 16, 16), (256, 64, 8, 8)),
+}
+"""``B×C×H×W`` of the pooling layers at each setting (the last ``quick`` one: evaluating 600 images)."""
+
+
+def pooling_cost() -> None:
+    """Forward and backward time of ``avg_pool_3x3`` as the spaces compute it and as ``nn.AvgPool2d`` does."""
+    ours, reference = AvgPool3x3(), nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+    for setting, shapes in POOLING_SHAPES.items():
+        layout = torch.channels_last if setting.startswith("quick") else torch.contiguous_format
+        cells = []
+        for shape in shapes:
+            x = torch.randn(shape).contiguous(memory_format=layout).requires_grad_()
+            costs = {}
+            for name, pool in (("nn.AvgPool2d", reference), ("AvgPool3x3", ours)):
+                def step() -> None:
+                    out = pool(x)
+                    torch.autograd.grad(out, x, torch.ones_like(out))
+
+                costs[name] = _fastest(step)
+            cells.append(f"{shape[1]}×{shape[2]}×{shape[3]} (batch {shape[0]}): {1e6 * costs['nn.AvgPool2d']:.0f} → "
+                         f"{1e6 * costs['AvgPool3x3']:.0f} µs ({costs['nn.AvgPool2d'] / costs['AvgPool3x3']:.2f}×)")
+        print(f"avg_pool_3x3 forward + backward, {setting}: " + "; ".join(cells))
+
+
+def pooling_in_training(name: str, setting: Setting, steps: int, repeats: int, candidates: int = 6) -> None:
+    """Train and evaluate ``candidates`` with pooling edges one at a time, with each avg_pool_3x3.
+
+    The networks are :meth:`NasBench201Space.build`'s, with their :class:`AvgPool3x3` layers
+    put back to ``nn.AvgPool2d`` for the reference; the two alternate, the fastest of
+    ``repeats`` counts.
+    """
+    space = NasBench201Space(**setting.space, in_channels=setting.image[0], num_classes=10)
+    train, evaluation, protocol = _setting_data(name, setting, steps, torch.device("cpu"))
+    archs = [arch for arch in space.sample(setting.candidates, 0) if "avg_pool_3x3" in arch][:candidates]
+    times: dict[str, dict[str, list[float]]] = {"nn.AvgPool2d": {"train": [], "evaluate": []},
+                                                 "AvgPool3x3": {"train": [], "evaluate": []}}
+    for _ in range(repeats):
+        for pooling, seconds in times.items():
+            networks = [init_candidate(space, arch, 0) for arch in archs]
+            if pooling == "nn.AvgPool2d":
+                networks = [_with_reference_pooling(network) for network in networks]
+            start = time.perf_counter()
+            for arch, network in zip(archs, networks):
+                train_model(network, train, protocol, derive_seed(0, arch, "order"))
+            seconds["train"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            for network in networks:
+                training.evaluate(network, evaluation)
+            seconds["evaluate"].append(time.perf_counter() - start)
+    cells = []
+    for stage in ("train", "evaluate"):
+        before, after = (min(times[pooling][stage]) for pooling in ("nn.AvgPool2d", "AvgPool3x3"))
+        cells.append(f"{'training' if stage == 'train' else 'evaluating'} {before:.2f} → {after:.2f} s "
+                     f"({before / after:.2f}×)")
+    print(f"  {name}: {len(archs)} candidates with pooling edges, one at a time, fastest of {repeats}: "
+          + ", ".join(cells))
+
+
+def _with_reference_pooling(network: nn.Module) -> nn.Module:
+    """``network`` with every :class:`AvgPool3x3` replaced by the ``nn.AvgPool2d`` it stands for."""
+    for parent in list(network.modules()):
+        for child_name, child in parent.named_children():
+            if isinstance(child, AvgPool3x3):
+                setattr(parent, child_name, nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False))
+    return network
+
+
+def _fastest(step: Callable[[], None], runs: int = 5, calls: int = 10) -> float:
+    """Seconds per call of ``step``: the fastest of ``runs`` runs of ``calls`` calls, after one untimed call."""
+    step()  # the first call builds the kernels
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        for _ in range(calls):
+            step()
+        times.append((time.perf_counter() - start) / calls)
+    return min(times)
 
 
 def convolution_cost(members: tuple[int, ...] = (1, 2, 4, 8, 15, 30), batch: int = 64) -> None:
@@ -253,14 +367,7 @@ def convolution_cost(members: tuple[int, ...] = (1, 2, 4, 8, 15, 30), batch: int
                 out = F.conv2d(x, weight, padding=1, groups=g)
                 torch.autograd.grad(out, (x, weight), torch.ones_like(out))
 
-            step()  # the first call builds the kernels
-            runs = []
-            for _ in range(5):
-                start = time.perf_counter()
-                for _ in range(10):
-                    step()
-                runs.append((time.perf_counter() - start) / 10)
-            costs[g] = min(runs) / g
+            costs[g] = _fastest(step) / g
         cells = ", ".join(f"{g}: {1e6 * cost:.0f} µs ({costs[1] / cost:.2f}×)" for g, cost in costs.items())
         print(f"3×3 convolution, C={channels} at {side}×{side}, batch {batch}, per member by members: {cells}")
 

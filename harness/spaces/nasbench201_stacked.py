@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.errors import ConfigError
+from harness.spaces._avg_pool_3x3 import AvgPool3x3
 from harness.spaces.nasbench201 import EDGES, NUM_NODES, parse_arch
 
 _CONV_OPS = ("nor_conv_1x1", "nor_conv_3x3")
@@ -136,10 +137,13 @@ def _relu_conv_bn(blocks: list[nn.Module]) -> _GroupedConv:
 class _AvgPool(nn.Module):
     """NAS-Bench-201's ``avg_pool_3x3`` (no padding counted) on ``B×H×W×M×C``."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.pool = AvgPool3x3()
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Pool every channel of every member."""
-        y = F.avg_pool2d(_as_images(x), 3, stride=1, padding=1, count_include_pad=False)
-        return _as_members(y, x.shape[3])
+        return _as_members(self.pool(_as_images(x)), x.shape[3])
 
 
 class _Identity(nn.Module):

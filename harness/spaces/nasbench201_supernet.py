@@ -30,6 +30,7 @@ from torch import nn
 
 from harness._values import is_int
 from harness.errors import ConfigError
+from harness.spaces._avg_pool_3x3 import AvgPool3x3
 from harness.spaces.nasbench201 import EDGES, NUM_NODES, OPS, format_arch, parse_arch
 
 RELAXATIONS: tuple[str, ...] = ("softmax", "gumbel", "weights")
@@ -118,7 +119,7 @@ class _MixedEdge(nn.Module):
             "skip_connect": nn.Identity(),
             "nor_conv_1x1": _relu_conv_bn(channels, channels, 1, 1, affine=False),
             "nor_conv_3x3": _relu_conv_bn(channels, channels, 3, 1, affine=False),
-            "avg_pool_3x3": nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False),
+            "avg_pool_3x3": AvgPool3x3(),
         })
 
     def forward(self, x: torch.Tensor, row: torch.Tensor, active: list[int]) -> torch.Tensor | None:
