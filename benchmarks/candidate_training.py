@@ -24,9 +24,12 @@ that the printed ratios hold on a busy machine even when the absolute numbers dr
     50,000 images (:class:`harness.types.TrainProtocol`'s defaults) — on random images.
 * ``--pooling``: NAS-Bench-201's ``avg_pool_3x3`` as the spaces compute it
   (:class:`harness.spaces._avg_pool_3x3.AvgPool3x3`) against ``nn.AvgPool2d``, forward and
-  backward, at the layers' shapes and layouts in each setting: the ``quick`` networks run
-  channels-last (their one-channel input makes the stem's output channels-last), the others
-  channels-first, and the stacked ``quick`` networks are channels-last with 15 members' channels.
+  backward, at the layers' shapes and layouts in each setting (built and stacked networks run
+  channels-last on a CPU, the supernet channels-first); then six candidates with pooling
+  edges of ``quick`` and ``cifar10-cpu`` trained and evaluated one at a time with each.
+* ``--layout``: six candidates of ``cifar10-cpu`` and of the paper trained and evaluated one
+  at a time channels-first with ``nn.AvgPool2d`` (how they ran before), channels-first, and
+  channels-last (as :meth:`NasBench201Space.build`'s networks run on a CPU).
 * ``--convolutions``: what a 3×3 convolution (forward and both backward passes) costs per
   member when ``g`` members run it as one grouped convolution, against one member alone, at
   the ``quick`` networks' three resolutions. On a CPU this bounds the batched trainer's gain:
@@ -39,6 +42,7 @@ Usage::
     python benchmarks/candidate_training.py --oracle
     python benchmarks/candidate_training.py --settings quick cifar10-cpu paper --steps 10
     python benchmarks/candidate_training.py --pooling
+    python benchmarks/candidate_training.py --layout
     python benchmarks/candidate_training.py --convolutions
     python benchmarks/candidate_training.py --oracle --device cuda
 """
@@ -100,6 +104,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="SGD steps per throughput measurement")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved repeats (the fastest counts)")
     parser.add_argument("--pooling", action="store_true", help="avg_pool_3x3 as computed against nn.AvgPool2d (CPU)")
+    parser.add_argument("--layout", action="store_true",
+                        help="built networks trained channels-first against channels-last (CPU)")
     parser.add_argument("--convolutions", action="store_true",
                         help="per-member cost of grouped convolutions against a lone one (CPU)")
     parser.add_argument("--device", default="cpu", help="cpu (one thread) or cuda")
@@ -113,12 +119,22 @@ def main() -> None:
         oracle_speed(device)
     if args.pooling:
         pooling_cost()
-        print("training and evaluating candidates with avg_pool_3x3 as nn.AvgPool2d → as AvgPool3x3:")
+        print("candidates with pooling edges:")
         for name in ("quick", "cifar10-cpu"):
-            pooling_in_training(name, SETTINGS[name], args.steps, args.repeats)
+            compare_networks(name, SETTINGS[name], args.steps, args.repeats,
+                             {"nn.AvgPool2d": _with_reference_pooling, "AvgPool3x3": lambda network: network},
+                             archs=lambda arch: "avg_pool_3x3" in arch)
+    if args.layout:
+        print("candidates channels-first with nn.AvgPool2d (as before), channels-first, and channels-last (as built):")
+        for name in ("cifar10-cpu", "paper"):
+            compare_networks(name, SETTINGS[name], args.steps, args.repeats,
+                             {"before": lambda network: _ChannelsFirst(_with_reference_pooling(network)),
+                              "channels-first": _ChannelsFirst, "channels-last": lambda network: network},
+                             archs=lambda arch: True)
     if args.convolutions:
         convolution_cost()
-    for name in args.settings or ([] if args.oracle or args.pooling or args.convolutions else list(SETTINGS)):
+    only = args.oracle or args.pooling or args.layout or args.convolutions
+    for name in args.settings or ([] if only else list(SETTINGS)):
         throughput(name, SETTINGS[name], args.steps, args.repeats, device)
 
 
@@ -266,20 +282,22 @@ def _members(space: NasBench201Space, train: Split, batch_size: int, device: tor
             os.environ[TRAINER_ENV] = previous
 
 
-POOLING_SHAPES = {
+POOLING_LAYERS = {
     "quick": ((64, 8, 8, 8), (64, 16, 4, 4), (64, 32, 2, 2), (600, 8, 8, 8)),
     "quick, 15 stacked": ((64, 120, 8, 8), (64, 240, 4, 4), (64, 480, 2, 2)),
     "cifar10-cpu": ((128, 8, 16, 16), (128, 16, 8, 8), (128, 32, 4, 4)),
     "paper": ((256, 16, 32, 32), (256, 32, 16, 16), (256, 64, 8, 8)),
+    "cifar10-cpu supernet": ((128, 8, 16, 16), (128, 16, 8, 8), (128, 32, 4, 4)),
 }
-"""``B×C×H×W`` of the pooling layers at each setting (the last ``quick`` one: evaluating 600 images)."""
+"""``B×C×H×W`` of the pooling layers at each setting (the last ``quick`` one: evaluating 600
+images). Built and stacked networks run channels-last on a CPU, the supernet channels-first."""
 
 
 def pooling_cost() -> None:
     """Forward and backward time of ``avg_pool_3x3`` as the spaces compute it and as ``nn.AvgPool2d`` does."""
     ours, reference = AvgPool3x3(), nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-    for setting, shapes in POOLING_SHAPES.items():
-        layout = torch.channels_last if setting.startswith("quick") else torch.contiguous_format
+    for setting, shapes in POOLING_LAYERS.items():
+        layout = torch.contiguous_format if setting.endswith("supernet") else torch.channels_last
         cells = []
         for shape in shapes:
             x = torch.randn(shape).contiguous(memory_format=layout).requires_grad_()
@@ -292,41 +310,42 @@ def pooling_cost() -> None:
                 costs[name] = _fastest(step)
             cells.append(f"{shape[1]}×{shape[2]}×{shape[3]} (batch {shape[0]}): {1e6 * costs['nn.AvgPool2d']:.0f} → "
                          f"{1e6 * costs['AvgPool3x3']:.0f} µs ({costs['nn.AvgPool2d'] / costs['AvgPool3x3']:.2f}×)")
-        print(f"avg_pool_3x3 forward + backward, {setting}: " + "; ".join(cells))
+        print(f"avg_pool_3x3 forward + backward, {setting}, {'channels-first' if layout == torch.contiguous_format else 'channels-last'}: "
+              + "; ".join(cells))
 
 
-def pooling_in_training(name: str, setting: Setting, steps: int, repeats: int, candidates: int = 6) -> None:
-    """Train and evaluate ``candidates`` with pooling edges one at a time, with each avg_pool_3x3.
+def compare_networks(name: str, setting: Setting, steps: int, repeats: int,
+                     variants: dict[str, Callable[[nn.Module], nn.Module]], archs: Callable[[str], bool],
+                     candidates: int = 6) -> None:
+    """Train and evaluate candidates one at a time as built, and as each variant makes them.
 
-    The networks are :meth:`NasBench201Space.build`'s, with their :class:`AvgPool3x3` layers
-    put back to ``nn.AvgPool2d`` for the reference; the two alternate, the fastest of
-    ``repeats`` counts.
+    The first ``candidates`` of the setting's sample that ``archs`` accepts are built by
+    :meth:`NasBench201Space.build` and passed through ``variants[v]`` (the first variant is the
+    reference); the variants alternate, the fastest of ``repeats`` counts.
     """
     space = NasBench201Space(**setting.space, in_channels=setting.image[0], num_classes=10)
     train, evaluation, protocol = _setting_data(name, setting, steps, torch.device("cpu"))
-    archs = [arch for arch in space.sample(setting.candidates, 0) if "avg_pool_3x3" in arch][:candidates]
-    times: dict[str, dict[str, list[float]]] = {"nn.AvgPool2d": {"train": [], "evaluate": []},
-                                                 "AvgPool3x3": {"train": [], "evaluate": []}}
+    chosen = [arch for arch in space.sample(setting.candidates, 0) if archs(arch)][:candidates]
+    times = {variant: {"training": [], "evaluating": []} for variant in variants}
     for _ in range(repeats):
-        for pooling, seconds in times.items():
-            networks = [init_candidate(space, arch, 0) for arch in archs]
-            if pooling == "nn.AvgPool2d":
-                networks = [_with_reference_pooling(network) for network in networks]
+        for variant, make in variants.items():
+            networks = [make(init_candidate(space, arch, 0)) for arch in chosen]
             start = time.perf_counter()
-            for arch, network in zip(archs, networks):
+            for arch, network in zip(chosen, networks):
                 train_model(network, train, protocol, derive_seed(0, arch, "order"))
-            seconds["train"].append(time.perf_counter() - start)
+            times[variant]["training"].append(time.perf_counter() - start)
             start = time.perf_counter()
             for network in networks:
                 training.evaluate(network, evaluation)
-            seconds["evaluate"].append(time.perf_counter() - start)
+            times[variant]["evaluating"].append(time.perf_counter() - start)
+    reference = next(iter(variants))
     cells = []
-    for stage in ("train", "evaluate"):
-        before, after = (min(times[pooling][stage]) for pooling in ("nn.AvgPool2d", "AvgPool3x3"))
-        cells.append(f"{'training' if stage == 'train' else 'evaluating'} {before:.2f} → {after:.2f} s "
-                     f"({before / after:.2f}×)")
-    print(f"  {name}: {len(archs)} candidates with pooling edges, one at a time, fastest of {repeats}: "
-          + ", ".join(cells))
+    for stage in ("training", "evaluating"):
+        fastest = {variant: min(seconds[stage]) for variant, seconds in times.items()}
+        cells.append(f"{stage}: " + ", ".join(
+            f"{variant} {t:.2f} s" + ("" if variant == reference else f" ({fastest[reference] / t:.2f}×)")
+            for variant, t in fastest.items()))
+    print(f"  {name}, {len(chosen)} candidates one at a time, fastest of {repeats}: " + "; ".join(cells))
 
 
 def _with_reference_pooling(network: nn.Module) -> nn.Module:
@@ -336,6 +355,18 @@ def _with_reference_pooling(network: nn.Module) -> nn.Module:
             if isinstance(child, AvgPool3x3):
                 setattr(parent, child_name, nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False))
     return network
+
+
+class _ChannelsFirst(nn.Module):
+    """A built network run channels-first: its images go in as given, not made channels-last."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.net = network.net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The logits of ``x``, every layer channels-first."""
+        return self.net(x.contiguous())[1]
 
 
 def _fastest(step: Callable[[], None], runs: int = 5, calls: int = 10) -> float:

@@ -47,13 +47,13 @@ fall out of cache, and the grouped convolutions' cost per member stops falling, 
 ``benchmarks/candidate_training.py --convolutions``)."""
 PIXEL_BUDGET = 2**19
 """On a CPU, members × batch size × image pixels stays within this, bounding the activations' memory."""
-CPU_PIXELS = 2**14
+CPU_PIXELS = 2**13
 """Under ``auto`` on a CPU, runs train together only when a batch holds at most this many
 pixels (batch size × height × width): beyond, each candidate's convolutions keep the core
 busy on their own and batching gains nothing (``benchmarks/candidate_training.py``, one
-thread, 2026-12-05: 1.5-2.5× at the ``quick`` preset's 4,096 pixels, 1.41-1.53× at
-``cifar10-cpu``'s images in batches of 32 (8,192 pixels), 1.16× in batches of 64 (16,384),
-0.91-0.92× at the preset's 32,768 and 0.85× at the paper's 262,144)."""
+thread, 2026-12-05, lone networks channels-last: 1.5-2.5× at the ``quick`` preset's 4,096
+pixels, 1.24-1.30× at ``cifar10-cpu``'s images in batches of 32 (8,192 pixels), 0.97-1.03× in
+batches of 64 (16,384), 0.75× at the preset's 32,768 and 0.63× at the paper's 262,144)."""
 GPU_MAX_MEMBERS = 128
 """On a GPU, at most this many runs train together, fewer where their activations would not
 fit (:data:`GPU_MEMORY_SHARE`). The candidates are small for a GPU (a ``quick`` network's

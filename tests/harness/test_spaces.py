@@ -153,6 +153,19 @@ def test_build_gives_logits_and_backprops(in_channels, size):
     assert stem_conv.weight.grad is not None
 
 
+def test_built_networks_run_channels_last_on_a_cpu_with_the_same_logits():
+    torch.manual_seed(0)
+    network = NasBench201Space(C=4, N=1, in_channels=3, num_classes=5).build(EXAMPLE)
+    layouts = []
+    network.net.cells[0].register_forward_pre_hook(
+        lambda module, args: layouts.append(args[0].is_contiguous(memory_format=torch.channels_last)))
+    x = torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    logits = network(x)
+    channels_first = network.net(x)[1]  # the wrapped network on the images as given
+    assert layouts == [True, False]
+    torch.testing.assert_close(logits, channels_first, atol=1e-5, rtol=1e-5)
+
+
 def test_build_rejects_bad_input():
     with pytest.raises(ConfigError):
         NasBench201Space(C=8, N=1).build("bad")
