@@ -260,8 +260,8 @@ class NasBench201Space(SpaceParams):
         its stem rebuilt as ``Conv2d(in_channels, C, 3, padding=1, bias=False)`` +
         ``BatchNorm2d(C)`` and its ``avg_pool_3x3`` layers computed by
         :class:`~harness.spaces._avg_pool_3x3.AvgPool3x3` (the same values, faster on a CPU);
-        the returned module's ``forward`` gives ``B×num_classes`` logits only. Weights come
-        from torch's global generator.
+        the returned module's ``forward`` gives ``B×num_classes`` logits only, running
+        channels-last on a CPU. Weights come from torch's global generator.
 
         Raises:
             ConfigError: ``arch`` is malformed or a parameter is not a positive integer.
