@@ -27,9 +27,13 @@ from torch import nn
 
 @functools.lru_cache(maxsize=64)
 def _window_sizes(height: int, width: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """``|W(i, j)|`` for every position of a ``height×width`` image, as a ``1×1×height×width`` tensor."""
-    ones = torch.ones(1, 1, height, width, dtype=dtype, device=device)
-    return F.conv2d(ones, torch.ones(1, 1, 3, 3, dtype=dtype, device=device), padding=1)
+    """``|W(i, j)|`` for every position of a ``height×width`` image, as a ``1×1×height×width`` tensor.
+
+    Made outside inference mode even when asked from inside it, so that training can use it later.
+    """
+    with torch.inference_mode(False), torch.no_grad():
+        ones = torch.ones(1, 1, height, width, dtype=dtype, device=device)
+        return F.conv2d(ones, torch.ones(1, 1, 3, 3, dtype=dtype, device=device), padding=1)
 
 
 def _depthwise_is_faster(x: torch.Tensor) -> bool:

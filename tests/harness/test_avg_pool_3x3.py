@@ -44,6 +44,15 @@ def test_chooses_the_convolution_where_it_measured_faster():
     assert not _depthwise_is_faster(torch.zeros(8, 8, 8))  # unbatched
 
 
+def test_trains_on_an_image_size_first_seen_in_inference_mode():
+    pool = AvgPool3x3()
+    with torch.inference_mode():
+        pool(torch.randn(2, 3, 7, 5))
+    x = torch.randn(2, 3, 7, 5, requires_grad=True)
+    pool(x).sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
 def test_unbatched_input_falls_back_to_avg_pool2d():
     x = torch.randn(3, 6, 6)
     assert torch.equal(AvgPool3x3()(x), REFERENCE(x))
