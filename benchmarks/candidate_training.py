@@ -297,7 +297,8 @@ def pooling_cost() -> None:
     """Forward and backward time of ``avg_pool_3x3`` as the spaces compute it and as ``nn.AvgPool2d`` does."""
     ours, reference = AvgPool3x3(), nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
     for setting, shapes in POOLING_LAYERS.items():
-        layout = torch.contiguous_format if setting.endswith("supernet") else torch.channels_last
+        channels_first = setting.endswith("supernet")
+        layout = torch.contiguous_format if channels_first else torch.channels_last
         cells = []
         for shape in shapes:
             x = torch.randn(shape).contiguous(memory_format=layout).requires_grad_()
@@ -310,7 +311,7 @@ def pooling_cost() -> None:
                 costs[name] = _fastest(step)
             cells.append(f"{shape[1]}×{shape[2]}×{shape[3]} (batch {shape[0]}): {1e6 * costs['nn.AvgPool2d']:.0f} → "
                          f"{1e6 * costs['AvgPool3x3']:.0f} µs ({costs['nn.AvgPool2d'] / costs['AvgPool3x3']:.2f}×)")
-        print(f"avg_pool_3x3 forward + backward, {setting}, {'channels-first' if layout == torch.contiguous_format else 'channels-last'}: "
+        print(f"avg_pool_3x3 forward + backward, {setting}, {'channels-first' if channels_first else 'channels-last'}: "
               + "; ".join(cells))
 
 
