@@ -71,7 +71,7 @@ from harness.data import load_task
 from harness.oracle import oracle_groups
 from harness.seeding import derive_seed
 from harness.spaces import NasBench201Space
-from harness.spaces._avg_pool_3x3 import AvgPool3x3
+from harness.spaces._avg_pool_3x3 import AvgPool3x3, replace_modules
 from harness.training import init_candidate, steps_per_epoch, train_model
 from harness.types import Split, TrainProtocol
 
@@ -295,7 +295,7 @@ images). Built and stacked networks run channels-last on a CPU, the supernet cha
 
 def pooling_cost() -> None:
     """Forward and backward time of ``avg_pool_3x3`` as the spaces compute it and as ``nn.AvgPool2d`` does."""
-    ours, reference = AvgPool3x3(), nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+    ours, reference = AvgPool3x3(), _reference_pool()
     for setting, shapes in POOLING_LAYERS.items():
         channels_first = setting.endswith("supernet")
         layout = torch.contiguous_format if channels_first else torch.channels_last
@@ -349,13 +349,14 @@ def compare_networks(name: str, setting: Setting, steps: int, repeats: int,
     print(f"  {name}, {len(chosen)} candidates one at a time, fastest of {repeats}: " + "; ".join(cells))
 
 
+def _reference_pool() -> nn.AvgPool2d:
+    """The ``nn.AvgPool2d`` that :class:`AvgPool3x3` stands for."""
+    return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+
+
 def _with_reference_pooling(network: nn.Module) -> nn.Module:
     """``network`` with every :class:`AvgPool3x3` replaced by the ``nn.AvgPool2d`` it stands for."""
-    for parent in list(network.modules()):
-        for child_name, child in parent.named_children():
-            if isinstance(child, AvgPool3x3):
-                setattr(parent, child_name, nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False))
-    return network
+    return replace_modules(network, lambda module: isinstance(module, AvgPool3x3), _reference_pool)
 
 
 class _ChannelsFirst(nn.Module):

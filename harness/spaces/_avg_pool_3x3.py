@@ -19,6 +19,7 @@ other layouts, GPUs). Both give the same values up to the float rounding of the 
 from __future__ import annotations
 
 import functools
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -66,14 +67,24 @@ def is_avg_pool_3x3(module: nn.Module) -> bool:
     return spec in {(3, 1, 1, False, False, None), ((3, 3), (1, 1), (1, 1), False, False, None)}
 
 
-def replace_avg_pools(network: nn.Module) -> nn.Module:
-    """Swap every ``avg_pool_3x3`` of ``network`` (see :func:`is_avg_pool_3x3`) for :class:`AvgPool3x3`, in place.
+def replace_modules(network: nn.Module, matches: Callable[[nn.Module], bool],
+                    make: Callable[[], nn.Module]) -> nn.Module:
+    """Swap every submodule of ``network`` for which ``matches`` holds for a new ``make()``, in place.
 
     Returns:
         ``network``.
     """
     for parent in list(network.modules()):
         for name, child in parent.named_children():
-            if is_avg_pool_3x3(child):
-                setattr(parent, name, AvgPool3x3())
+            if matches(child):
+                setattr(parent, name, make())
     return network
+
+
+def replace_avg_pools(network: nn.Module) -> nn.Module:
+    """Swap every ``avg_pool_3x3`` of ``network`` (see :func:`is_avg_pool_3x3`) for :class:`AvgPool3x3`, in place.
+
+    Returns:
+        ``network``.
+    """
+    return replace_modules(network, is_avg_pool_3x3, AvgPool3x3)

@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from harness.spaces import NasBench201Space
-from harness.spaces._avg_pool_3x3 import AvgPool3x3, _depthwise_is_faster, is_avg_pool_3x3, replace_avg_pools
+from harness.spaces._avg_pool_3x3 import (AvgPool3x3, _depthwise_is_faster, is_avg_pool_3x3, replace_avg_pools,
+                                          replace_modules)
 
 ARCH = "|avg_pool_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|avg_pool_3x3~1|nor_conv_1x1~2|"
 REFERENCE = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
@@ -85,10 +86,8 @@ def test_built_networks_compute_what_xautodl_pooling_computes(in_channels):
     assert not any(is_avg_pool_3x3(module) for module in network.modules())
     x = torch.randn(6, in_channels, 8, 8, generator=torch.Generator().manual_seed(2))
     out = network(x)
-    for parent in list(network.modules()):
-        for name, child in parent.named_children():
-            if isinstance(child, AvgPool3x3):
-                setattr(parent, name, nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False))
+    replace_modules(network, lambda module: isinstance(module, AvgPool3x3), lambda: REFERENCE)
+    assert not any(isinstance(module, AvgPool3x3) for module in network.modules())
     torch.testing.assert_close(out, network(x), atol=1e-5, rtol=1e-5)
 
 
