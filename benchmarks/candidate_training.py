@@ -1,6 +1,6 @@
 """Candidate training speed: the batched trainer against one candidate at a time, in one run.
 
-Three measurements; the first two time both trainers in the same process, interleaved, so
+Several measurements; the first two time both trainers in the same process, interleaved, so
 that the printed ratios hold on a busy machine even when the absolute numbers drift:
 
 * ``--oracle`` (the acceptance check): the ``quick`` preset's oracle — its 30 sampled
@@ -32,8 +32,12 @@ that the printed ratios hold on a busy machine even when the absolute numbers dr
   channels-last (as :meth:`NasBench201Space.build`'s networks run on a CPU).
 * ``--convolutions``: what a 3×3 convolution (forward and both backward passes) costs per
   member when ``g`` members run it as one grouped convolution, against one member alone, at
-  the ``quick`` networks' three resolutions. On a CPU this bounds the batched trainer's gain:
-  the convolutions are the largest part of a stacked step.
+  the ``quick`` networks' three resolutions, with the arithmetic rate reached against a large
+  matrix product's. On a CPU this bounds the batched trainer's gain: the convolutions are
+  about half of a training step, alone or stacked, and grouped they reach the core's rate.
+* ``--breakdown``: where one ``quick`` group's training time goes, trained alone and stacked
+  (``torch.profiler``): convolutions, gathering members (the stacked cells' index_select and
+  index_add_) and the rest.
 
 ``--device cuda`` runs the first two on a GPU.
 
@@ -44,6 +48,7 @@ Usage::
     python benchmarks/candidate_training.py --pooling
     python benchmarks/candidate_training.py --layout
     python benchmarks/candidate_training.py --convolutions
+    python benchmarks/candidate_training.py --breakdown
     python benchmarks/candidate_training.py --oracle --device cuda
 """
 
@@ -65,7 +70,7 @@ from scipy.stats import spearmanr
 
 from harness import batched_training, training
 from harness._allocator import retain_freed_memory
-from harness.batched_training import TRAINER_ENV, group_size, train_batched, train_members
+from harness.batched_training import TRAINER_ENV, candidate_groups, group_size, train_batched, train_members
 from _preset import load_preset
 from harness.data import load_task
 from harness.oracle import oracle_groups
@@ -108,6 +113,8 @@ def main() -> None:
                         help="built networks trained channels-first against channels-last (CPU)")
     parser.add_argument("--convolutions", action="store_true",
                         help="per-member cost of grouped convolutions against a lone one (CPU)")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="profile where a quick group's training time goes, alone and stacked (CPU)")
     parser.add_argument("--device", default="cpu", help="cpu (one thread) or cuda")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -133,7 +140,9 @@ def main() -> None:
                              archs=lambda arch: True)
     if args.convolutions:
         convolution_cost()
-    only = args.oracle or args.pooling or args.layout or args.convolutions
+    if args.breakdown:
+        step_breakdown()
+    only = args.oracle or args.pooling or args.layout or args.convolutions or args.breakdown
     for name in args.settings or ([] if only else list(SETTINGS)):
         throughput(name, SETTINGS[name], args.steps, args.repeats, device)
 
@@ -390,8 +399,11 @@ def convolution_cost(members: tuple[int, ...] = (1, 2, 4, 8, 15, 30), batch: int
     """Per-member time of a channels-last 3×3 convolution trained as one grouped convolution.
 
     At the ``quick`` networks' three resolutions (C=8 at 8×8, 16 at 4×4, 32 at 2×2), a batch of
-    ``batch``: forward, backward to the input and backward to the weights, fastest of 5 runs.
+    ``batch``: forward, backward to the input and backward to the weights, fastest of 5 runs;
+    with the arithmetic rate each reaches (counting the multiply-adds on image pixels, not on
+    the zero padding), against a large matrix product's, about the best the core does.
     """
+    print(f"1024×1024 matrix product: {_matmul_rate():.0f} GFLOP/s")
     for channels, side in ((8, 8), (16, 4), (32, 2)):
         costs = {}
         for g in members:
@@ -404,8 +416,62 @@ def convolution_cost(members: tuple[int, ...] = (1, 2, 4, 8, 15, 30), batch: int
                 torch.autograd.grad(out, (x, weight), torch.ones_like(out))
 
             costs[g] = _fastest(step) / g
-        cells = ", ".join(f"{g}: {1e6 * cost:.0f} µs ({costs[1] / cost:.2f}×)" for g, cost in costs.items())
+        # multiply-adds on the image (a 3×3 window with padding 1 covers 3·side - 2 pixels per axis, summed over
+        # the outputs), in the forward and both backward passes, per member
+        flops = 3 * 2 * batch * (3 * side - 2) ** 2 * channels * channels
+        cells = ", ".join(f"{g}: {1e6 * cost:.0f} µs ({costs[1] / cost:.2f}×, {flops / cost / 1e9:.0f} GFLOP/s)"
+                          for g, cost in costs.items())
         print(f"3×3 convolution, C={channels} at {side}×{side}, batch {batch}, per member by members: {cells}")
+
+
+OP_KINDS = {"convolutions": ("aten::mkldnn_convolution", "aten::convolution_backward"),
+            "gathering members": ("aten::index_select", "aten::index_add_")}
+"""The profiled operators :func:`step_breakdown` counts apart (self time); the rest is "other"."""
+
+
+def step_breakdown(preset_name: str = "quick") -> None:
+    """Profile (``torch.profiler``, self CPU time) training one group of the preset's candidates, alone and stacked.
+
+    The group is the oracle's first (its size from :func:`group_size`), seed 0, the whole
+    protocol, each way once untimed first; building the networks is not profiled.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    preset = load_preset(preset_name)
+    space, train, protocol = preset.space, preset.task.train, preset.config.protocol
+    archs = candidate_groups(preset.candidates, group_size(space, train, protocol.batch_size, torch.device("cpu")))[0]
+    orders = [derive_seed(0, arch, "order") for arch in archs]
+
+    def alone() -> Callable[[], None]:
+        networks = [init_candidate(space, arch, 0) for arch in archs]
+        return lambda: [train_model(network, train, protocol, order) for network, order in zip(networks, orders)]
+
+    def stacked() -> Callable[[], None]:
+        model = space.stack_networks(archs, [init_candidate(space, arch, 0) for arch in archs])
+        return lambda: train_members(model, train, protocol, orders)
+
+    totals = {}
+    for name, prepare in (("alone", alone), ("stacked", stacked)):
+        prepare()()
+        run = prepare()
+        with profile(activities=[ProfilerActivity.CPU]) as profiled:
+            run()
+        seconds = {event.key: event.self_cpu_time_total / 1e6 for event in profiled.key_averages()}
+        kinds = {kind: sum(seconds.get(op, 0.0) for op in ops) for kind, ops in OP_KINDS.items()}
+        kinds["other"] = sum(seconds.values()) - sum(kinds.values())
+        totals[name] = kinds
+        cells = ", ".join(f"{kind} {value:.3f} s ({value / sum(kinds.values()):.0%})" for kind, value in kinds.items())
+        print(f"{preset_name}: {len(archs)} candidates trained {name}, profiled {sum(kinds.values()):.3f} s: {cells}")
+    gains = ", ".join(f"{kind} {totals['alone'][kind] / value:.2f}×" for kind, value in totals["stacked"].items()
+                      if value > 0 and totals["alone"][kind] > 0)
+    print(f"  stacked against alone: {gains}; in all "
+          f"{sum(totals['alone'].values()) / sum(totals['stacked'].values()):.2f}×")
+
+
+def _matmul_rate(size: int = 1024) -> float:
+    """GFLOP/s of a ``size``×``size`` float32 matrix product, fastest of 5 runs."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    return 2 * size**3 / _fastest(lambda: a @ b, calls=3) / 1e9
 
 
 if __name__ == "__main__":
