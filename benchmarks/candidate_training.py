@@ -7,10 +7,10 @@ that the printed ratios hold on a busy machine even when the absolute numbers dr
   NAS-Bench-201 candidates (C=8, N=1) on 8×8 digits, 300 train images, 4 epochs, batch 64,
   3 seeds, each run evaluated on val (600) and test (600) — trained group by group as the
   sweep does (:func:`harness.oracle.oracle_groups`), one at a time and batched, after each
-  trainer trained two runs untimed. Prints both times, their ratio, the part of each spent
-  evaluating the trained networks (both trainers evaluate each network on its own, the same
-  way), the minor page faults each took (see :mod:`harness._allocator`) and how closely the
-  two oracles agree.
+  trainer trained two runs untimed. Prints both times, their ratio, the parts of each spent
+  building the networks and evaluating them (both trainers build and evaluate each network
+  on its own, the same way), the minor page faults each took (see :mod:`harness._allocator`)
+  and how closely the two oracles agree.
 * throughput (default): SGD steps of one group of candidates at each setting, in training
   images per second and candidates per minute (training only, extrapolated to the whole
   protocol):
@@ -70,6 +70,7 @@ from scipy.stats import spearmanr
 
 from harness import batched_training, training
 from harness._allocator import retain_freed_memory
+from harness._gc import freeze_loaded_objects
 from harness.batched_training import TRAINER_ENV, candidate_groups, group_size, train_batched, train_members
 from _preset import load_preset
 from harness.data import load_task
@@ -150,12 +151,13 @@ def main() -> None:
 def oracle_speed(device: torch.device, preset_name: str = "quick") -> None:
     """Train the preset's oracle one at a time and batched, group by group, on ``device`` and compare."""
     preset = load_preset(preset_name)
+    freeze_loaded_objects()  # as harness.parallel does before a process's first job
     config, task, space, candidates = preset.config, preset.task, preset.space, preset.candidates
     runs = [(arch, seed) for seed in config.oracle_seeds for arch in candidates]
     groups = oracle_groups(candidates, config.oracle_seeds, runs, space, task, config.protocol, device)
     evaluations = {"val": task.val, "test": task.test}
     seconds = {"one at a time": 0.0, "batched": 0.0}
-    evaluation = {"one at a time": 0.0, "batched": 0.0}
+    parts = {part: {"one at a time": 0.0, "batched": 0.0} for part in TIMED_PARTS}
     faults = {"one at a time": 0, "batched": 0}
     results: dict[str, dict] = {"one at a time": {}, "batched": {}}
 
@@ -166,15 +168,16 @@ def oracle_speed(device: torch.device, preset_name: str = "quick") -> None:
     def batched(group: list[tuple[str, int]]) -> dict:
         return train_batched(space, group, task.train, evaluations, config.protocol, device)
 
-    # Untimed: the process's first training pays a one-time start-up (about 1 s here: thread
-    # pool, oneDNN) that would otherwise count against whichever trainer ran first.
+    # Untimed: each trainer's first runs pay one-time set-up (first kernels, a few hundredths of
+    # a second) that would count against whichever ran first. The largest one-time cost, torch's
+    # first optimizer importing its compiler stack (about 0.9 s), was paid by the freeze above.
     one_at_a_time(groups[0][:2])
     batched(groups[0][:2])
     for i, group in enumerate(groups):
         order = [("one at a time", one_at_a_time), ("batched", batched)]
         for name, train in order if i % 2 == 0 else order[::-1]:
             start, before = _clock(device), _minor_page_faults()
-            with _timing_evaluations(evaluation, name, device):
+            with _timing_parts(parts, name, device):
                 results[name].update(train(group))
             seconds[name] += _clock(device) - start
             faults[name] += _minor_page_faults() - before
@@ -183,9 +186,10 @@ def oracle_speed(device: torch.device, preset_name: str = "quick") -> None:
           f"{len(groups)} groups of ≤ {max(map(len, groups))}, val {len(task.val)} + test {len(task.test)} evaluated")
     print(f"  one at a time {sequential:.1f} s, batched {together:.1f} s: {sequential / together:.2f}× faster "
           f"(minor page faults: {faults['one at a time']:,} and {faults['batched']:,})")
-    rest = {name: seconds[name] - evaluation[name] for name in seconds}
-    print(f"  of which evaluating: {evaluation['one at a time']:.1f} s and {evaluation['batched']:.1f} s; "
-          f"building and training: {rest['one at a time']:.1f} s and {rest['batched']:.1f} s, "
+    rest = {name: seconds[name] - sum(part[name] for part in parts.values()) for name in seconds}
+    cells = "; ".join(f"{part} {part_seconds['one at a time']:.2f} s and {part_seconds['batched']:.2f} s"
+                      for part, part_seconds in parts.items())
+    print(f"  of which {cells}; training: {rest['one at a time']:.1f} s and {rest['batched']:.1f} s, "
           f"{rest['one at a time'] / rest['batched']:.2f}× faster")
     _agreement(candidates, config.oracle_seeds, results["one at a time"], results["batched"])
 
@@ -197,23 +201,36 @@ def _clock(device: torch.device) -> float:
     return time.perf_counter()
 
 
+TIMED_PARTS = {"building": "init_candidate", "evaluating": "evaluate"}
+"""The parts of a run that :func:`_timing_parts` times, each by the function both trainers call for it."""
+
+
 @contextlib.contextmanager
-def _timing_evaluations(seconds: dict[str, float], name: str, device: torch.device) -> Iterator[None]:
-    """Add to ``seconds[name]`` the time spent in :func:`harness.training.evaluate` meanwhile (either trainer)."""
-    original = training.evaluate
+def _timing_parts(seconds: dict[str, dict[str, float]], name: str, device: torch.device) -> Iterator[None]:
+    """Add to ``seconds[part][name]`` the time spent meanwhile in each part's function of :data:`TIMED_PARTS`.
 
-    def timed(*args, **kwargs):
-        start = _clock(device)
-        try:
-            return original(*args, **kwargs)
-        finally:
-            seconds[name] += _clock(device) - start
+    The functions are replaced where the trainers look them up (:mod:`harness.training`,
+    :mod:`harness.batched_training`), and put back on exit.
+    """
+    originals = {(module, part): getattr(module, function) for module in (training, batched_training)
+                 for part, function in TIMED_PARTS.items()}
 
-    training.evaluate = batched_training.evaluate = timed
+    def timed(part: str, original: Callable) -> Callable:
+        def call(*args, **kwargs):
+            start = _clock(device)
+            try:
+                return original(*args, **kwargs)
+            finally:
+                seconds[part][name] += _clock(device) - start
+        return call
+
+    for (module, part), original in originals.items():
+        setattr(module, TIMED_PARTS[part], timed(part, original))
     try:
         yield
     finally:
-        training.evaluate = batched_training.evaluate = original
+        for (module, part), original in originals.items():
+            setattr(module, TIMED_PARTS[part], original)
 
 
 def _minor_page_faults() -> int:

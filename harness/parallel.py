@@ -3,7 +3,9 @@
 Every job runs with one torch thread, in a worker or in this process alike: on a CPU, the
 floating-point results of training depend on the number of intra-op threads, so pinning it
 makes a sweep's rows independent of ``--jobs`` and of the backend. Parallelism comes from
-processes instead. With several GPUs, job ``i`` runs on GPU ``i mod count``.
+processes instead. With several GPUs, job ``i`` runs on GPU ``i mod count``. Before its
+first job, a process freezes what it has loaded out of the garbage collector's way
+(:mod:`harness._gc`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any, Callable, Iterable, Iterator
 import torch
 from joblib import Parallel, delayed, parallel_config
 
+from harness._gc import freeze_loaded_objects
 from harness.errors import ConfigError
 
 THREADS_PER_JOB = 1
@@ -21,6 +24,7 @@ BACKENDS = ("loky", "dask", "ray")
 
 
 def _run_pinned(function: Callable[..., Any], index: int, *args: Any) -> Any:
+    freeze_loaded_objects()
     previous = torch.get_num_threads()
     torch.set_num_threads(THREADS_PER_JOB)
     if torch.cuda.is_available() and torch.cuda.device_count() > 1:
