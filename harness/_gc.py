@@ -20,12 +20,7 @@ import torch
 
 
 @functools.cache
-def freeze_loaded_objects() -> int:
-    """Once per process: load what training loads on first use, then freeze every tracked object.
-
-    Returns:
-        How many objects are frozen.
-    """
+def freeze_loaded_objects() -> None:
+    """Once per process: load what training loads on first use, then freeze every tracked object."""
     torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.0)  # the first optimizer imports torch._dynamo
     gc.freeze()
-    return gc.get_freeze_count()

@@ -19,4 +19,3 @@ print(before, any(o is loaded for o in gc.get_objects()), "torch._dynamo" in sys
 def test_a_process_freezes_what_it_loaded_before_its_first_job():
     out = subprocess.run([sys.executable, "-c", _SCRIPT], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["True", "False", "True", "False", "True"]
-
